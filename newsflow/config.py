@@ -1,0 +1,254 @@
+"""Run settings: YAML files in ``configs/`` loaded into frozen dataclasses.
+
+Each section is a dataclass; unknown keys and out-of-range values raise
+:class:`ConfigError` with one line that names the key, so typos are caught::
+
+    from newsflow.config import load_config
+    cfg = load_config("configs/default.yaml")
+    cfg.read.max_doc_bytes
+
+``configs/default.yaml`` documents every setting; the defaults below are the same.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import typing
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DedupeConfig",
+    "HashtagConfig",
+    "LangConfig",
+    "OutputConfig",
+    "ParseConfig",
+    "ReadConfig",
+    "load_config",
+]
+
+MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line meant for the user."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadConfig:
+    """How ReadDump reads files and archives (resource limits included)."""
+
+    max_doc_bytes: int = 4 * MiB  # a larger document is rejected as too_large
+    max_members: int = 100_000  # members per archive before too_many_members
+    max_member_bytes: int = 2048 * MiB  # decompressed size of one file or member
+    max_expansion_ratio: float = 200.0  # decompressed / compressed, past 64 MiB out
+    read_block_bytes: int = 1 * MiB  # size of one read while splitting documents
+
+    def validate(self) -> None:
+        _check(self.max_doc_bytes >= 1024, "read.max_doc_bytes must be at least 1024")
+        _check(self.max_members >= 1, "read.max_members must be at least 1")
+        _check(self.max_member_bytes >= self.max_doc_bytes, "read.max_member_bytes must be >= max_doc_bytes")
+        _check(self.max_expansion_ratio >= 2, "read.max_expansion_ratio must be at least 2")
+        _check(4096 <= self.read_block_bytes <= 64 * MiB, "read.read_block_bytes must be in 4096..64 MiB")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseConfig:
+    """How SplitHeader turns a raw document into a record."""
+
+    timezone: str | None = None  # IANA zone of the header times, e.g. "Europe/Paris"; None = unknown
+    min_year: int = 1800  # header years outside [min_year, max_year] -> implausible_date
+    max_year: int = 2200
+    max_control_ratio: float = 0.10  # share of control/undecodable chars that makes a body binary
+
+    def validate(self) -> None:
+        if self.timezone is not None:
+            try:
+                import zoneinfo
+
+                zoneinfo.ZoneInfo(self.timezone)
+            except Exception as e:  # noqa: BLE001 - any failure means an unknown zone
+                raise ConfigError(f"parse.timezone: unknown time zone {self.timezone!r}") from e
+        _check(1 <= self.min_year <= self.max_year <= 9999, "parse.min_year/max_year must satisfy 1 <= min <= max <= 9999")
+        _check(0 < self.max_control_ratio <= 1, "parse.max_control_ratio must be in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class LangConfig:
+    """How DetectLang identifies the language (see newsflow/core/lang.py)."""
+
+    enabled: bool = True
+    model_path: str | None = None  # None = the bundled lid.176.ftz; a path or URI (gs://...) otherwise
+    threshold: float = 0.5
+    min_chars: int = 20
+    max_chars: int = 2000
+    label_map: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check(0.0 <= self.threshold <= 1.0, "lang.threshold must be in [0, 1]")
+        _check(self.min_chars >= 0, "lang.min_chars must be >= 0")
+        _check(self.max_chars >= max(1, self.min_chars), "lang.max_chars must be >= min_chars")
+
+
+@dataclasses.dataclass(frozen=True)
+class HashtagConfig:
+    """How NormalizeHashtags turns ``hashtags_raw`` into ``hashtags`` (see docs/hashtags.md)."""
+
+    enabled: bool = True  # false = docs pass through unchanged (``hashtags`` as SplitHeader left it)
+    fold_accents: bool = False  # true = "étatsunis" -> "etatsunis" (Latin, Greek, Cyrillic letters)
+    drop_numeric: bool = True  # drop tags with no letter at all ("#2024", "#1_2")
+    drop_stopwords: bool = True  # drop stop words of the doc's lang (stopwords-iso lists)
+    min_length: int = 1  # drop tags shorter than this (code points); 1 keeps one-character CJK words
+    max_length: int = 139  # drop tags longer than this (code points); 139 is Twitter's limit
+
+    def validate(self) -> None:
+        _check(self.min_length >= 1, "hashtags.min_length must be at least 1")
+        _check(self.max_length >= self.min_length, "hashtags.max_length must be >= min_length")
+        _check(self.max_length <= 10_000, "hashtags.max_length must be at most 10000")
+
+
+@dataclasses.dataclass(frozen=True)
+class DedupeConfig:
+    """How Dedupe finds exact and near duplicates (see newsflow/core/minhash.py)."""
+
+    enabled: bool = True
+    near: bool = True
+    num_perm: int = 128
+    bands: int = 32
+    threshold: float = 0.8
+
+    def validate(self) -> None:
+        _check(self.num_perm >= 1, "dedupe.num_perm must be >= 1")
+        _check(self.bands >= 1 and self.num_perm % self.bands == 0, "dedupe.bands must divide num_perm")
+        _check(0.0 < self.threshold <= 1.0, "dedupe.threshold must be in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """How the tables are written."""
+
+    max_rows_per_file: int = 200_000  # a partition with more rows is split into shards
+    row_group_rows: int = 20_000  # rows buffered per Parquet row group
+    compression: str = "zstd"
+
+    def validate(self) -> None:
+        _check(self.max_rows_per_file >= 1, "output.max_rows_per_file must be >= 1")
+        _check(1 <= self.row_group_rows <= 1_000_000, "output.row_group_rows must be in 1..1000000")
+        _check(
+            self.compression in {"zstd", "snappy", "gzip", "brotli", "lz4", "none"},
+            "output.compression must be one of zstd, snappy, gzip, brotli, lz4, none",
+        )
+
+
+_SECTIONS: dict[str, type] = {
+    "read": ReadConfig,
+    "parse": ParseConfig,
+    "lang": LangConfig,
+    "hashtags": HashtagConfig,
+    "dedupe": DedupeConfig,
+    "output": OutputConfig,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """All settings of one run."""
+
+    read: ReadConfig = dataclasses.field(default_factory=ReadConfig)
+    parse: ParseConfig = dataclasses.field(default_factory=ParseConfig)
+    lang: LangConfig = dataclasses.field(default_factory=LangConfig)
+    hashtags: HashtagConfig = dataclasses.field(default_factory=HashtagConfig)
+    dedupe: DedupeConfig = dataclasses.field(default_factory=DedupeConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+
+    def validate(self) -> Config:
+        for name in _SECTIONS:
+            getattr(self, name).validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Config:
+        data = data or {}
+        _check(isinstance(data, dict), "config: the top level must be a mapping of sections")
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise ConfigError(f"config: unknown section {unknown[0]!r} (known: {', '.join(_SECTIONS)})")
+        sections = {name: _build_section(name, kind, data.get(name)) for name, kind in _SECTIONS.items()}
+        return cls(**sections).validate()
+
+
+def _build_section(name: str, kind: type, values: Any) -> Any:
+    if values is None:
+        return kind()
+    _check(isinstance(values, dict), f"config: section {name!r} must be a mapping")
+    hints = typing.get_type_hints(kind)
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"config: unknown key {name}.{unknown[0]} (known: {', '.join(fields)})")
+    kwargs = {}
+    for key, value in values.items():
+        kwargs[key] = _coerce(f"{name}.{key}", hints[key], value)
+    return kind(**kwargs)
+
+
+def _coerce(key: str, hint: Any, value: Any) -> Any:
+    """Check a YAML value against the field's type hint (ints accepted for floats)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or (origin is not None and type(None) in args):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, inner[0], value)
+    if hint is bool:
+        _check(isinstance(value, bool), f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        _check(ok, f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        _check(isinstance(value, str), f"{key}: expected a string, got {value!r}")
+        return value
+    if origin is dict:
+        _check(isinstance(value, dict), f"{key}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if origin in (list, tuple):
+        _check(isinstance(value, list), f"{key}: expected a list, got {value!r}")
+        return tuple(value) if origin is tuple else list(value)
+    if isinstance(hint, type) and isinstance(value, (dt.date, dt.datetime)):
+        return value
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate a YAML config; ``None`` gives the defaults."""
+    if path is None:
+        return Config().validate()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from e
+    try:
+        return Config.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e

@@ -1,0 +1,438 @@
+"""Pure dedupe logic: text normalization, shingles, MinHash, LSH band keys, verification, keepers.
+
+Everything here is deterministic across processes, machines and runners: hashes
+come from :mod:`hashlib` (BLAKE2b) and fixed 64-bit arithmetic in numpy, never
+from Python's salted ``hash()``; permutation parameters come from a seeded
+``numpy.random.default_rng``.  The Beam wiring lives in
+:mod:`newsflow.transforms.dedupe`::
+
+    from newsflow.core.dedupe import MinHasher, exact_key, normalize_text, verify_pair
+    mh = MinHasher(num_perm=128, seed=1)
+    norm = normalize_text(doc["text"])
+    sig = mh.signature(shingle_hashes(norm, "char", 5))
+
+Similarity is measured on a set of hashed shingles (character k-grams of the
+normalized text by default).  Two documents match when the estimated Jaccard
+similarity reaches ``threshold``, or when the smaller document is contained in
+the larger one (estimated containment >= ``containment_threshold``) with enough
+shared shingles and a Jaccard floor; see :func:`verify_pair`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import math
+import sys
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = [
+    "INDEX_SCHEMA",
+    "MinHasher",
+    "MatchParams",
+    "band_keys",
+    "candidate_probability",
+    "estimate_containment",
+    "estimate_jaccard",
+    "exact_key",
+    "index_entry",
+    "index_row",
+    "kept_id_of",
+    "line_keys",
+    "local_components",
+    "lsh_threshold",
+    "node_key",
+    "normalize_text",
+    "shingle_hashes",
+    "strip_lines",
+    "verify_pair",
+]
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_P = np.uint64(0x100000001B3)  # FNV-64 prime (odd, so invertible mod 2**64)
+_NULL_TIME = 9_999_999_999_999  # collected_at missing: sorts after every real time
+_TIME_OFFSET = 10**12  # makes published_at (may be negative: before 1970) non-negative
+
+
+# ---------------------------------------------------------------------------- normalization
+
+
+@functools.lru_cache(maxsize=1)
+def _punct_table() -> dict[int, str]:
+    """Code points mapped to a space: punctuation (P*), controls, format chars and separators."""
+    table = {}
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat[0] == "P" or cat in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            table[cp] = " "
+    table[0x00AD] = None  # soft hyphen: invisible, joins word parts
+    table[0x200B] = None  # zero-width space
+    table[0x200C] = None
+    table[0x200D] = None
+    table[0x2060] = None
+    table[0xFEFF] = None
+    return table
+
+
+def normalize_text(text: str) -> str:
+    """Text reduced to what makes it the same article for a reader.
+
+    Unicode NFKC (full-width forms, ligatures, compatibility digits), case
+    folding, every punctuation mark (quotes, dashes, brackets, commas...),
+    control and format character turned into a space (soft hyphens and
+    zero-width characters are removed), then whitespace runs (line breaks
+    included) collapsed to one space.  Letters, marks, digits and symbols
+    ($, %, emoji) are kept.  Copies that differ only in typography, quote or
+    dash style, spacing, line wrapping or case normalize to the same string.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.translate(_punct_table())
+    return " ".join(text.split())
+
+
+def exact_key(text: str) -> bytes:
+    """16-byte BLAKE2b digest of the normalized text (the exact-duplicate key).
+
+    A text that normalizes to nothing (punctuation only) is keyed on its
+    NFKC, whitespace-collapsed form instead, so such texts do not all collapse
+    into one group.
+    """
+    norm = normalize_text(text)
+    if norm:
+        data = b"n" + norm.encode("utf-8", "surrogatepass")
+    else:
+        data = b"r" + " ".join(unicodedata.normalize("NFKC", text).split()).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def line_keys(text: str, min_chars: int = 20) -> list[bytes]:
+    """8-byte keys of the distinct normalized lines of ``text`` with at least ``min_chars`` characters.
+
+    Used to find site boilerplate: lines that recur, word for word, across many
+    documents that are otherwise different.
+    """
+    keys = set()
+    for line in text.split("\n"):
+        norm = normalize_text(line)
+        if len(norm) >= min_chars:
+            keys.add(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest())
+    return sorted(keys)
+
+
+def strip_lines(text: str, drop: Iterable[bytes] | frozenset[bytes], min_chars: int = 20) -> str:
+    """``text`` without the lines whose :func:`line_keys` key is in ``drop``."""
+    drop = drop if isinstance(drop, (set, frozenset)) else frozenset(drop)
+    if not drop:
+        return text
+    kept = []
+    for line in text.split("\n"):
+        norm = normalize_text(line)
+        if len(norm) >= min_chars:
+            key = hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            if key in drop:
+                continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+# ---------------------------------------------------------------------------- shingles
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer, elementwise on uint64 (wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _segment_hashes(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Polynomial hashes (mod 2**64) of ``cps[s:e]`` for every (s, e), without a Python loop.
+
+    h(s, e) = sum_{j=s}^{e-1} c_j * P**(e-1-j) = P**(e-1) * (S[e] - S[s]) with
+    S[i] = sum_{j<i} c_j * Q**j and Q = P**-1 mod 2**64.
+    """
+    n = len(cps)
+    q = np.uint64(pow(int(_P), -1, 1 << 64))
+    qpow = np.empty(n + 1, dtype=np.uint64)
+    ppow = np.empty(n + 1, dtype=np.uint64)
+    qpow[0] = ppow[0] = 1
+    if n:
+        qpow[1:] = q
+        ppow[1:] = _P
+        qpow = np.cumprod(qpow, dtype=np.uint64)
+        ppow = np.cumprod(ppow, dtype=np.uint64)
+    pref = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(cps * qpow[:n], dtype=np.uint64, out=pref[1:])
+    return ppow[ends - 1] * (pref[ends] - pref[starts])
+
+
+def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
+    """Sorted distinct 64-bit hashes of the shingles of a normalized text.
+
+    Args:
+      norm: output of :func:`normalize_text`.
+      kind: ``"char"`` (character ``size``-grams, spaces included; robust to
+        OCR-style character noise and to scripts written without spaces) or
+        ``"word"`` (``size`` consecutive space-separated words).
+      size: shingle length in characters or words.
+
+    A text shorter than one shingle gives one shingle (the whole text); an
+    empty text gives none.
+    """
+    if not norm:
+        return np.empty(0, dtype=np.uint64)
+    cps = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+    n = len(cps)
+    if kind == "char":
+        if n <= size:
+            starts = np.array([0], dtype=np.int64)
+            ends = np.array([n], dtype=np.int64)
+        else:
+            starts = np.arange(n - size + 1, dtype=np.int64)
+            ends = starts + size
+    elif kind == "word":
+        space = np.flatnonzero(cps == 32)
+        wstart = np.concatenate(([0], space + 1))
+        wend = np.concatenate((space, [n]))
+        w = len(wstart)
+        if w <= size:
+            starts = np.array([0], dtype=np.int64)
+            ends = np.array([n], dtype=np.int64)
+        else:
+            starts = wstart[: w - size + 1]
+            ends = wend[size - 1 :]
+    else:
+        raise ValueError(f"unknown shingle kind {kind!r}")
+    h = _segment_hashes(cps, starts, ends)
+    return np.unique(_mix64(h ^ (ends - starts).astype(np.uint64)))
+
+
+# ---------------------------------------------------------------------------- MinHash
+
+
+class MinHasher:
+    """MinHash over 64-bit shingle hashes with ``num_perm`` multiply-add-shift permutations.
+
+    h_i(x) = ((a_i * x + b_i) mod 2**64) >> 32 with odd random a_i; the
+    signature is the per-permutation minimum, computed for all permutations at
+    once as one (shingles x num_perm) numpy operation (in row chunks to bound
+    memory on very long texts).
+    """
+
+    EMPTY = np.uint32(0xFFFFFFFF)
+
+    def __init__(self, num_perm: int = 128, seed: int = 1, chunk_rows: int = 4096) -> None:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6E657773]))
+        self.num_perm = num_perm
+        self.seed = seed
+        self.a = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
+        self.chunk_rows = chunk_rows
+
+    def signature(self, shingles: np.ndarray) -> np.ndarray:
+        """uint32[num_perm] signature; all 0xFFFFFFFF for an empty shingle set."""
+        sig = np.full(self.num_perm, self.EMPTY, dtype=np.uint32)
+        for start in range(0, len(shingles), self.chunk_rows):
+            x = shingles[start : start + self.chunk_rows, None]
+            h = ((x * self.a[None, :] + self.b[None, :]) >> np.uint64(32)).astype(np.uint32)
+            np.minimum(sig, h.min(axis=0), out=sig)
+        return sig
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
+    """One 10-byte key per band: band number (2 bytes) + 8-byte digest of its ``rows`` values."""
+    raw = np.ascontiguousarray(sig[: bands * rows], dtype="<u4").tobytes()
+    width = rows * 4
+    return [
+        i.to_bytes(2, "big") + hashlib.blake2b(raw[i * width : (i + 1) * width], digest_size=8).digest()
+        for i in range(bands)
+    ]
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """Probability that two documents with Jaccard ``similarity`` share at least one band (the S-curve)."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchParams:
+    """What makes a candidate pair a match (see :func:`verify_pair`)."""
+
+    threshold: float = 0.7
+    containment_threshold: float = 0.9
+    min_overlap: int = 150
+    containment_min_jaccard: float = 0.2
+    method: str = "jaccard_or_containment"  # or "jaccard", or "none" (every LSH candidate matches)
+
+
+def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Share of permutations whose minima agree (unbiased estimate of Jaccard)."""
+    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
+
+
+def estimate_containment(jaccard: float, n_a: int, n_b: int) -> tuple[float, float]:
+    """(containment of the smaller set in the larger, shared shingles) from Jaccard and set sizes.
+
+    |A n B| = J * (|A| + |B|) / (1 + J); containment = |A n B| / min(|A|, |B|).
+    """
+    small = min(n_a, n_b)
+    if small <= 0:
+        return 0.0, 0.0
+    inter = jaccard * (n_a + n_b) / (1.0 + jaccard)
+    return min(1.0, inter / small), inter
+
+
+def verify_pair(
+    sig_a: np.ndarray, n_a: int, sig_b: np.ndarray, n_b: int, params: MatchParams
+) -> tuple[bool, float]:
+    """Decide whether two documents are near duplicates; returns (match, similarity).
+
+    Match when the estimated Jaccard similarity is at least ``threshold``, or
+    (method ``jaccard_or_containment``) when the estimated containment of the
+    smaller shingle set in the larger is at least ``containment_threshold``
+    AND they share at least ``min_overlap`` shingles AND Jaccard is at least
+    ``containment_min_jaccard``: an abridged copy (a prefix or subset of the
+    original) matches; a short text that only shares a sentence or some
+    boilerplate with a long one does not.  ``similarity`` is the larger of
+    the two estimates.
+    """
+    j = estimate_jaccard(sig_a, sig_b)
+    c, inter = estimate_containment(j, n_a, n_b)
+    sim = max(j, c)
+    if params.method == "none":
+        return True, sim
+    if j >= params.threshold:
+        return True, sim
+    if (
+        params.method == "jaccard_or_containment"
+        and c >= params.containment_threshold
+        and inter >= params.min_overlap
+        and j >= params.containment_min_jaccard
+    ):
+        return True, sim
+    return False, sim
+
+
+# ---------------------------------------------------------------------------- keepers
+
+
+def node_key(doc_id: str, published_at: int | None, collected_at: int | None, earlier: bool = False) -> str:
+    """A string whose order is the keeper order; the smallest key of a cluster is its keeper.
+
+    Order: documents from an earlier run's index first (they are already
+    published), then earliest ``published_at``, then earliest
+    ``collected_at`` (missing last), then smallest ``doc_id``.  Fixed-width
+    fields make plain string comparison give this order on every runner.
+    """
+    pub = _NULL_TIME if published_at is None else _TIME_OFFSET + int(published_at)
+    col = _NULL_TIME if collected_at is None else _TIME_OFFSET + int(collected_at)
+    pub = min(max(pub, 0), _NULL_TIME)
+    col = min(max(col, 0), _NULL_TIME)
+    return f"{0 if earlier else 1}|{pub:013d}|{col:013d}|{doc_id}"
+
+
+def kept_id_of(node: str) -> str:
+    """The doc_id inside a :func:`node_key`."""
+    return node.split("|", 3)[3]
+
+
+# ---------------------------------------------------------------------------- index
+
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.string(), nullable=False),  # partition column: the kept doc's header date
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("published_at", pa.timestamp("s"), nullable=False),
+        pa.field("collected_at", pa.timestamp("s", tz="UTC")),
+        pa.field("exact_hash", pa.binary(16), nullable=False),
+        pa.field("shingles", pa.int32(), nullable=False),  # distinct shingles; 0 = too short for near matching
+        pa.field("signature", pa.binary()),  # num_perm little-endian uint32; null when too short
+    ],
+    metadata={"newsflow.table": "dedupe_index", "newsflow.schema_version": "1"},
+)
+"""One row per kept document: about 16 + 4 + 4*num_perm bytes of hashes (528 B at 128
+permutations) plus the id, two timestamps and the date; signatures do not compress."""
+
+
+def index_row(
+    doc: Mapping[str, Any], date: str, key: bytes, n_shingles: int, sig: np.ndarray | None
+) -> dict[str, Any]:
+    """The index row of a kept document (timestamps stay int seconds)."""
+    return {
+        "date": date,
+        "doc_id": doc["doc_id"],
+        "published_at": int(doc["published_at"]),
+        "collected_at": None if doc.get("collected_at") is None else int(doc["collected_at"]),
+        "exact_hash": key,
+        "shingles": int(n_shingles if sig is not None else 0),
+        "signature": None if sig is None else np.ascontiguousarray(sig, dtype="<u4").tobytes(),
+    }
+
+
+def _seconds(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if hasattr(value, "timestamp"):  # datetime (naive = UTC wall time) or pandas Timestamp
+        import datetime as dt
+
+        if getattr(value, "tzinfo", None) is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp())
+    return int(value)
+
+
+def index_entry(row: Mapping[str, Any], num_perm: int) -> dict[str, Any]:
+    """What matching needs from an index row: node key, exact key, shingle count, signature.
+
+    A signature of another length (an index written with other MinHash
+    settings) is ignored: the document then takes part in exact matching only.
+    """
+    published = _seconds(row["published_at"])
+    collected = _seconds(row.get("collected_at"))
+    sig = None
+    raw = row.get("signature")
+    if raw is not None and len(raw) == 4 * num_perm and int(row.get("shingles") or 0) > 0:
+        sig = np.frombuffer(bytes(raw), dtype="<u4").astype(np.uint32)
+    return {
+        "node": node_key(str(row["doc_id"]), published, collected, earlier=True),
+        "exact": bytes(row["exact_hash"]),
+        "shingles": int(row.get("shingles") or 0) if sig is not None else 0,
+        "sig": sig,
+        "published_at": published,
+    }
+
+
+def local_components(nodes: Sequence[str], edges: Iterable[tuple[int, int]]) -> list[int]:
+    """Union-find over ``len(nodes)`` items (one bucket); returns each item's root index (smallest node)."""
+    parent = list(range(len(nodes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in edges:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            if nodes[rj] < nodes[ri]:
+                ri, rj = rj, ri
+            parent[rj] = ri
+    return [find(i) for i in range(len(nodes))]
+
+
+def lsh_threshold(bands: int, rows: int) -> float:
+    """The similarity where the S-curve is steepest, about (1/bands)**(1/rows)."""
+    return math.pow(1.0 / bands, 1.0 / rows)

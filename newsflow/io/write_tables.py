@@ -1,0 +1,346 @@
+"""WriteTables: write the output tables as Parquet, finalize atomically, verify, write the manifest.
+
+::
+
+    tables = {"docs": kept, "duplicates": dups, "rejects": rejects}
+    manifest = tables | WriteTables("out/", OutputConfig(), read_count=read_count,
+                                    run_info={"inputs": [...]})
+
+How it works, and why not ``fileio.WriteToFiles``: every row gets a Hive partition
+folder and a deterministic shard (``crc32(row key) % shards``, with shards sized from
+a per-partition count), each shard is written as one Parquet file (rows sorted by
+their key, written in row groups) into a hidden temporary folder, and one finalize
+step then checks every table's row count against the counts of its input, renames the
+files into place (creating folders first, which ``WriteToFiles`` does not), re-reads
+each file's footer to check that the rows arrived, and writes ``_manifest.json``.
+File names are deterministic, so a rerun replaces its own files instead of adding a
+second copy.  Files are renamed only after everything is written: a run killed
+before that leaves the output as it was; readers skip the hidden temporary folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import json
+import logging
+import math
+import posixpath
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from newsflow.config import OutputConfig
+from newsflow.io.tables import TABLES, TableSpec, shard_of
+from newsflow.schema import rows_to_table
+
+__all__ = ["OUTPUT_MODES", "OutputVerificationError", "WriteTables", "join_path", "list_table_files"]
+
+_LOGGER = logging.getLogger(__name__)
+OUTPUT_MODES = ("error", "overwrite", "append")
+TMP_PREFIX = ".newsflow-tmp-"
+MANIFEST = "_manifest.json"
+
+
+class OutputVerificationError(RuntimeError):
+    """The files written do not hold the rows the pipeline counted."""
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path parts for local paths and URIs alike."""
+    base = base.rstrip("/")
+    rest = "/".join(p.strip("/") for p in parts if p)
+    return f"{base}/{rest}" if rest else base
+
+
+def _ensure_parent(path: str) -> None:
+    parent = posixpath.dirname(path) if "://" in path else os.path.dirname(path)
+    if not parent:
+        return
+    if "://" not in parent:
+        os.makedirs(parent, exist_ok=True)
+        return
+    with contextlib.suppress(OSError):  # exists already, or the filesystem has no folders (gs://)
+        FileSystems.mkdirs(parent)
+
+
+def list_table_files(output: str, table: str) -> list[str]:
+    """Data files of one table (hidden and ``_`` files excluded), sorted."""
+    base = join_path(output, table)
+    try:
+        found = FileSystems.match([base + "/**"])[0].metadata_list
+    except Exception:  # noqa: BLE001 - no folder yet means no files
+        return []
+    out = []
+    for m in found:
+        rel = m.path[len(base):].lstrip("/")
+        if any(part.startswith((".", "_")) for part in rel.split("/")):
+            continue
+        if rel.endswith(".parquet"):
+            out.append(m.path)
+    return sorted(out)
+
+
+def _file_rows(path: str) -> int:
+    with FileSystems.open(path) as fh:
+        return pq.ParquetFile(fh).metadata.num_rows
+
+
+# ----------------------------------------------------------------------------- DoFns
+
+
+def _key_row(row: dict[str, Any], spec: TableSpec) -> tuple[str, dict[str, Any]]:
+    return spec.partition_dir(row), row
+
+
+def _assign_shard(
+    item: tuple[str, dict[str, Any]], spec: TableSpec, max_rows: int, sizes: dict[str, int]
+) -> tuple[tuple[str, int, int], dict[str, Any]]:
+    part, row = item
+    shards = max(1, math.ceil(sizes.get(part, 1) / max_rows))
+    return (part, shard_of(spec.row_key(row), shards), shards), row
+
+
+class _WriteShardFn(beam.DoFn):
+    """Writes one (partition, shard) group as a Parquet file in the run's temporary folder."""
+
+    def __init__(self, spec: TableSpec, output: str, tmp: str, tag: str, cfg: OutputConfig):
+        self._spec = spec
+        self._output = output
+        self._tmp = tmp
+        self._tag = tag
+        self._cfg = cfg
+
+    def process(self, item: tuple[tuple[str, int, int], Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        (part, shard, shards), rows = item
+        rows = sorted(rows, key=self._spec.row_key)
+        name = f"part-{self._tag}{shard:05d}-of-{shards:05d}.parquet"
+        rel = "/".join(x for x in (self._spec.name, part, name) if x)
+        tmp_path = join_path(self._tmp, rel)
+        schema = self._spec.file_schema
+        comp = None if self._cfg.compression == "none" else self._cfg.compression
+        step = self._cfg.row_group_rows
+        with FileSystems.create(tmp_path) as fh, pq.ParquetWriter(fh, schema, compression=comp) as writer:
+            for start in range(0, len(rows), step):
+                writer.write_table(rows_to_table(rows[start:start + step], schema))
+        yield {"table": self._spec.name, "rel": rel, "tmp": tmp_path, "rows": len(rows)}
+
+
+class _TableStats(beam.CombineFn):
+    """Row count of a table plus the breakdowns the manifest reports."""
+
+    def __init__(self, table: str):
+        self._table = table
+
+    def create_accumulator(self) -> dict[str, Any]:
+        return {"rows": 0, "by": {}}
+
+    def _label(self, row: dict[str, Any]) -> str | None:
+        if self._table == "docs":
+            return row.get("lang")
+        if self._table == "rejects":
+            return row.get("reason")
+        if self._table == "duplicates":
+            return row.get("method")
+        return None
+
+    def add_input(self, acc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        acc["rows"] += 1
+        label = self._label(row)
+        if label is not None:
+            acc["by"][label] = acc["by"].get(label, 0) + 1
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        out = self.create_accumulator()
+        for a in accs:
+            out["rows"] += a["rows"]
+            for k, v in a["by"].items():
+                out["by"][k] = out["by"].get(k, 0) + v
+        return out
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return {"rows": acc["rows"], "by": dict(sorted(acc["by"].items()))}
+
+
+class _FinalizeFn(beam.DoFn):
+    """Checks counts, moves files into place, verifies them and writes the manifest."""
+
+    def __init__(self, output: str, tmp: str, mode: str, tag: str, specs: dict[str, TableSpec],
+                 run_info: dict[str, Any], cfg: OutputConfig):
+        self._output = output
+        self._tmp = tmp
+        self._mode = mode
+        self._tag = tag
+        self._specs = specs
+        self._run_info = run_info
+        self._cfg = cfg
+
+    def process(self, files: list[dict[str, Any]], read_count: int, **stats: dict[str, Any]) -> Iterator[dict]:
+        by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in self._specs}
+        for f in files:
+            by_table[f["table"]].append(f)
+        # 1. every counted row is in a written file, and every document read is in one table
+        for name, spec_files in by_table.items():
+            written = sum(f["rows"] for f in spec_files)
+            if written != stats[name]["rows"]:
+                raise OutputVerificationError(
+                    f"table {name}: {stats[name]['rows']} rows counted but {written} written; output left unchanged")
+        placed = sum(stats[t]["rows"] for t in ("docs", "duplicates", "rejects") if t in stats)
+        if read_count != placed:
+            raise OutputVerificationError(
+                f"{read_count} documents read but {placed} placed in docs+duplicates+rejects; output left unchanged")
+        # 2. flat tables always exist, even when empty
+        for name, spec in self._specs.items():
+            if not by_table[name] and not spec.partitions:
+                rel = f"{name}/part-{self._tag}00000-of-00001.parquet"
+                tmp_path = join_path(self._tmp, rel)
+                with FileSystems.create(tmp_path) as fh:
+                    pq.write_table(spec.file_schema.empty_table(), fh)
+                by_table[name].append({"table": name, "rel": rel, "tmp": tmp_path, "rows": 0})
+        # 3. move into place (new files first, then remove stale ones: readers never see a torn file)
+        new_final = set()
+        for spec_files in by_table.values():
+            for f in sorted(spec_files, key=lambda x: x["rel"]):
+                final = join_path(self._output, f["rel"])
+                _ensure_parent(final)
+                if FileSystems.exists(final):
+                    FileSystems.delete([final])
+                FileSystems.rename([f["tmp"]], [final])
+                new_final.add(final)
+        stale = []
+        for name in self._specs:
+            for path in list_table_files(self._output, name):
+                if path in new_final:
+                    continue
+                base = posixpath.basename(path)
+                if self._mode == "overwrite" or (self._mode == "append" and base.startswith(f"part-{self._tag}")):
+                    stale.append(path)
+        if stale:
+            FileSystems.delete(stale)
+        # 4. re-read what is there
+        files_out = []
+        for name, spec_files in by_table.items():
+            got = 0
+            for f in spec_files:
+                final = join_path(self._output, f["rel"])
+                rows = _file_rows(final)
+                got += rows
+                files_out.append({"path": f["rel"], "rows": rows})
+            if got != stats[name]["rows"]:
+                raise OutputVerificationError(f"table {name}: {stats[name]['rows']} rows counted, {got} found in files")
+        try:
+            FileSystems.delete([self._tmp])
+        except Exception:  # noqa: BLE001 - an empty temp folder left behind is harmless
+            _LOGGER.debug("could not delete %s", self._tmp)
+        manifest = self._manifest(read_count, stats, files_out)
+        self._write_json(MANIFEST, manifest)
+        if self._mode == "append":
+            self._write_json(f"_runs/{self._run_info.get('run_id', 'run')}.json", manifest)
+        yield manifest
+
+    def _manifest(self, read_count: int, stats: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
+        started = self._run_info.get("started_at_unix")
+        now = time.time()
+        docs = stats.get("docs", {"rows": 0, "by": {}})
+        dups = stats.get("duplicates", {"rows": 0, "by": {}})
+        rejects = stats.get("rejects", {"rows": 0, "by": {}})
+        return {
+            **{k: v for k, v in self._run_info.items() if k != "started_at_unix"},
+            "output": self._output,
+            "output_mode": self._mode,
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(now - started, 3) if started else None,
+            "counts": {
+                "read": read_count,
+                "kept": docs["rows"],
+                "duplicates": dups["rows"],
+                "duplicates_by_method": dups["by"],
+                "rejects": rejects["rows"],
+                "rejects_by_reason": rejects["by"],
+                "kept_by_lang": docs["by"],
+                **{f"{t}_rows": s["rows"] for t, s in stats.items() if t not in ("docs", "duplicates", "rejects")},
+            },
+            "accounting_ok": read_count == docs["rows"] + dups["rows"] + rejects["rows"],
+            "files": files,
+        }
+
+    def _write_json(self, rel: str, data: dict[str, Any]) -> None:
+        final = join_path(self._output, rel)
+        tmp = join_path(self._output, f".{posixpath.basename(rel)}.{self._tag or 'run'}.tmp")
+        with FileSystems.create(tmp) as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True, default=str).encode("utf-8"))
+        _ensure_parent(final)
+        if FileSystems.exists(final):
+            FileSystems.delete([final])
+        FileSystems.rename([tmp], [final])
+
+
+# ----------------------------------------------------------------------------- transform
+
+
+class WriteTables(beam.PTransform):
+    """Write ``{"docs", "duplicates", "rejects", ...}`` PCollections as Parquet tables.
+
+    Args:
+      output: the output folder (local path or URI).
+      config: file sizing and compression.
+      read_count: a singleton PCollection with the number of documents read, for the
+        accounting check (read = docs + duplicates + rejects).
+      mode: ``error``/``overwrite`` (one run owns the output) or ``append`` (files carry
+        the run id, so scheduled runs add files and a rerun replaces only its own).
+      run_id: names the temporary folder and, in append mode, the files.
+      run_info: extra fields for ``_manifest.json`` (inputs, options, versions...).
+      extra_tables: specs of further tables in the input dict (e.g. the dedupe index).
+    """
+
+    def __init__(self, output: str, config: OutputConfig | None = None, *, read_count: beam.PCollection,
+                 mode: str = "error", run_id: str = "run", run_info: dict[str, Any] | None = None,
+                 extra_tables: dict[str, TableSpec] | None = None):
+        super().__init__()
+        if mode not in OUTPUT_MODES:
+            raise ValueError(f"output mode must be one of {', '.join(OUTPUT_MODES)}, not {mode!r}")
+        self._output = output.rstrip("/") or "/"
+        self._cfg = config or OutputConfig()
+        self._read_count = read_count
+        self._mode = mode
+        self._run_id = run_id
+        self._run_info = {"run_id": run_id, **(run_info or {})}
+        self._extra = dict(extra_tables or {})
+
+    def expand(self, tables: dict[str, beam.PCollection]) -> beam.PCollection:
+        specs = {**TABLES, **self._extra}
+        unknown = set(tables) - set(specs)
+        if unknown:
+            raise ValueError(f"WriteTables: no spec for tables {sorted(unknown)}")
+        specs = {name: specs[name] for name in sorted(tables)}
+        tmp = join_path(self._output, f"{TMP_PREFIX}{self._run_id}")
+        tag = f"{self._run_id}-" if self._mode == "append" else ""
+        written, stats = [], {}
+        for name, spec in specs.items():
+            rows = tables[name]
+            keyed = rows | f"{name}/Partition" >> beam.Map(_key_row, spec)
+            sizes = keyed | f"{name}/CountPerPartition" >> beam.combiners.Count.PerKey()
+            sharded = keyed | f"{name}/Shard" >> beam.Map(
+                _assign_shard, spec, self._cfg.max_rows_per_file, sizes=beam.pvalue.AsDict(sizes))
+            files = (
+                sharded
+                | f"{name}/GroupShards" >> beam.GroupByKey()
+                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, self._output, tmp, tag, self._cfg))
+            )
+            written.append(files)
+            stats[name] = beam.pvalue.AsSingleton(rows | f"{name}/Stats" >> beam.CombineGlobally(_TableStats(name)))
+        all_files = (
+            written
+            | "AllFiles" >> beam.Flatten()
+            | "ListFiles" >> beam.combiners.ToList()
+        )
+        return all_files | "Finalize" >> beam.ParDo(
+            _FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info, self._cfg),
+            beam.pvalue.AsSingleton(self._read_count),
+            **stats,
+        )

@@ -1,0 +1,22 @@
+"""Beam counters under one namespace, created once per name."""
+from __future__ import annotations
+
+import functools
+
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import Metrics as _M  # noqa: F401 - re-exported type
+
+__all__ = ["NAMESPACE", "counter", "reject_counter"]
+
+NAMESPACE = "newsflow"
+
+
+@functools.cache
+def counter(name: str):  # noqa: ANN201 - Beam's counter type is private
+    """The Beam counter ``newsflow:<name>``."""
+    return Metrics.counter(NAMESPACE, name)
+
+
+def reject_counter(reason: str):  # noqa: ANN201
+    """The counter of one reject reason, ``newsflow:reject_<reason>``."""
+    return counter(f"reject_{reason}")

@@ -1,0 +1,244 @@
+"""The ingest pipeline: dump files in, ``docs/``, ``duplicates/``, ``rejects/`` Parquet out.
+
+Run it locally on the bundled sample::
+
+    python -m pipelines.ingest --runner=DirectRunner
+
+or on your data and on Dataflow::
+
+    python -m pipelines.ingest --input gs://bucket/dumps/2024-07-05/ --output gs://bucket/news \
+        --config configs/default.yaml --runner=DataflowRunner --project=... --region=... \
+        --temp_location=gs://bucket/tmp --setup_file=./setup.py
+
+This module is wiring only: options, validation, ``build_pipeline`` and a summary.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+import newsflow
+from newsflow.config import Config, ConfigError, load_config
+from newsflow.io.read_dump import ReadDump
+from newsflow.io.write_tables import MANIFEST, OUTPUT_MODES, TABLES, WriteTables, join_path, list_table_files
+from newsflow.transforms.split_header import SplitHeader
+
+__all__ = ["IngestOptions", "build_pipeline", "default_input", "main", "run"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """A bad option or input: reported as one line, exit status 2."""
+
+
+class IngestOptions(PipelineOptions):
+    """newsflow's own options; every standard Beam option works beside them."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument("--input", action="append", default=None,
+                            help="dump folder, glob or file (local or gs://...); repeat or comma-separate for "
+                                 "several; default: the sample dump bundled with newsflow")
+        parser.add_argument("--output", default="./out", help="output folder (local or gs://...); default ./out")
+        parser.add_argument("--config", default=None, help="YAML settings, e.g. configs/default.yaml")
+        parser.add_argument("--output_mode", default="error", choices=OUTPUT_MODES,
+                            help="error: refuse a non-empty output (default); overwrite: replace it; "
+                                 "append: add this run's files (named by --run_id) beside earlier runs")
+        parser.add_argument("--run_id", default=None,
+                            help="names this run's files in append mode (default: a hash of inputs and config)")
+        parser.add_argument("--dedupe_against", action="append", default=None,
+                            help="earlier output folder(s) or dedupe index whose documents count as published")
+        parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def default_input() -> str:
+    """The sample dump shipped inside the package."""
+    return os.path.join(os.path.dirname(os.path.abspath(newsflow.__file__)), "sample", "dump")
+
+
+def _split_inputs(values: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str]) -> None:
+    direct = opts.view_as(DirectOptions)
+    mode = (direct.direct_running_mode or "in_memory").lower()
+    if mode == "multi_threading" and (direct.direct_num_workers or 1) != 1:
+        raise UsageError(
+            "--direct_running_mode=multi_threading with more than one worker loses elements in this Beam "
+            "version; use --direct_running_mode=multi_processing")
+    for path in inputs:
+        if _is_local(path) and not any(ch in path for ch in "*?[") and not os.path.exists(path):
+            raise UsageError(f"input not found: {path}")
+    out = ing.output
+    if _is_local(out):
+        out_abs = os.path.abspath(out)
+        for path in inputs:
+            if _is_local(path):
+                base = os.path.abspath(path.split("*")[0].rstrip("/")) or "/"
+                if os.path.isdir(base) and (out_abs == base or out_abs.startswith(base.rstrip("/") + "/")):
+                    raise UsageError(f"output {out} is inside input {path}; inputs are never written to")
+    if ing.output_mode == "error":
+        existing = [t for t in TABLES if list_table_files(out, t)]
+        if existing or FileSystems.exists(join_path(out, MANIFEST)):
+            raise UsageError(
+                f"output {out} already holds tables ({', '.join(existing) or MANIFEST}); pass "
+                "--output_mode=overwrite to replace them or --output_mode=append to add this run")
+
+
+def _run_id(inputs: list[str], cfg: Config) -> str:
+    blob = json.dumps({"inputs": inputs, "config": cfg.to_dict()}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _versions() -> dict[str, str]:
+    import pyarrow
+
+    return {"newsflow": newsflow.__version__, "apache_beam": beam.__version__, "pyarrow": pyarrow.__version__,
+            "python": sys.version.split()[0]}
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    inputs: Sequence[str],
+    output: str,
+    cfg: Config,
+    *,
+    output_mode: str = "error",
+    run_id: str = "run",
+    dedupe_against: Sequence[str] | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> beam.PCollection:
+    """Add the ingest graph to ``p``; returns the manifest PCollection (one dict)."""
+    read = p | "ReadDump" >> ReadDump(list(inputs), cfg.read)
+    parsed = read.docs | "SplitHeader" >> SplitHeader(cfg.parse)
+    docs = parsed.docs
+    if cfg.lang.enabled:
+        from newsflow.transforms.detect_lang import DetectLang
+
+        docs = docs | "DetectLang" >> DetectLang(cfg.lang)
+    if cfg.hashtags.enabled:
+        from newsflow.transforms.normalize_hashtags import NormalizeHashtags
+
+        docs = docs | "NormalizeHashtags" >> NormalizeHashtags(cfg.hashtags)
+    tables: dict[str, beam.PCollection] = {}
+    extra = {}
+    if cfg.dedupe.enabled:
+        from newsflow.transforms.dedupe import Dedupe
+
+        against = ",".join(dedupe_against) if dedupe_against else None
+        deduped = docs | "Dedupe" >> Dedupe(cfg.dedupe, against=against)
+        tables["docs"], tables["duplicates"] = deduped.kept, deduped.duplicates
+        if getattr(cfg.dedupe, "write_index", False):
+            from newsflow.core.dedupe import INDEX_SCHEMA
+            from newsflow.io.tables import register_table
+
+            extra["index"] = register_table("index", INDEX_SCHEMA)
+            tables["index"] = deduped.index
+    else:
+        tables["docs"] = docs
+        tables["duplicates"] = p | "NoDuplicates" >> beam.Create([])
+    tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
+    read_count = (
+        (read.docs, read.rejects)
+        | "AllRead" >> beam.Flatten()
+        | "CountRead" >> beam.combiners.Count.Globally()
+    )
+    return tables | "WriteTables" >> WriteTables(
+        output, cfg.output, read_count=read_count, mode=output_mode, run_id=run_id,
+        run_info=run_info, extra_tables=extra)
+
+
+def _print_summary(manifest: dict[str, Any], out: Any = sys.stdout) -> None:
+    from newsflow.report import format_summary
+
+    print(format_summary(manifest), file=out)
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse options, validate, run the pipeline and return the manifest."""
+    opts = PipelineOptions(list(argv) if argv is not None else sys.argv[1:])
+    ing = opts.view_as(IngestOptions)
+    inputs = _split_inputs(ing.input) or [default_input()]
+    try:
+        cfg = load_config(ing.config)
+    except ConfigError as e:
+        raise UsageError(str(e)) from e
+    _validate(opts, ing, inputs)
+    run_id = ing.run_id or _run_id(inputs, cfg)
+    started = time.time()
+    run_info = {
+        "run_id": run_id,
+        "inputs": inputs,
+        "dedupe_against": ing.dedupe_against or [],
+        "config": cfg.to_dict(),
+        "runner": opts.view_as(StandardOptions).runner or "DirectRunner",
+        "versions": _versions(),
+        "started_at_unix": started,
+    }
+    token = f"{run_id}-{uuid.uuid4().hex[:8]}"
+    with beam.Pipeline(options=opts) as p:
+        build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=token if ing.output_mode
+                       != "append" else run_id, dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info)
+    manifest = _read_manifest(ing.output)
+    _verify_output(ing.output, manifest)
+    if not ing.quiet:
+        _print_summary(manifest)
+    return manifest
+
+
+def _read_manifest(output: str) -> dict[str, Any]:
+    path = join_path(output, MANIFEST)
+    if not FileSystems.exists(path):
+        raise RuntimeError(f"the run finished but wrote no {MANIFEST} in {output}: treat its output as incomplete")
+    with FileSystems.open(path) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
+def _verify_output(output: str, manifest: dict[str, Any]) -> None:
+    """Check, after the runner said DONE, that the files the manifest lists are there with their rows."""
+    import pyarrow.parquet as pq
+
+    listed = {f["path"]: f["rows"] for f in manifest.get("files", [])}
+    for rel, rows in listed.items():
+        path = join_path(output, rel)
+        if not FileSystems.exists(path):
+            raise RuntimeError(f"output file missing after the run: {path}")
+        with FileSystems.open(path) as fh:
+            got = pq.ParquetFile(fh).metadata.num_rows
+        if got != rows:
+            raise RuntimeError(f"output file {path} holds {got} rows, the run wrote {rows}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: one clear line for bad usage, non-zero on failure."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except UsageError as e:
+        print(f"newsflow: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
