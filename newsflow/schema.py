@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "DOCS_SCHEMA",
@@ -55,9 +56,9 @@ DOCS_SCHEMA = pa.schema(
         pa.field("doc_id", pa.string(), nullable=False),
         pa.field("source_path", pa.string(), nullable=False),
         pa.field("doc_index", pa.int64(), nullable=False),
-        pa.field("published_at", pa.timestamp("s"), nullable=False),
-        pa.field("published_at_utc", pa.timestamp("s", tz="UTC")),
-        pa.field("collected_at", pa.timestamp("s", tz="UTC")),
+        pa.field("published_at", pa.timestamp("ms"), nullable=False),
+        pa.field("published_at_utc", pa.timestamp("ms", tz="UTC")),
+        pa.field("collected_at", pa.timestamp("ms", tz="UTC")),
         pa.field("text", pa.string(), nullable=False),
         pa.field("hashtags_raw", pa.list_(pa.string()), nullable=False),
         pa.field("hashtags", pa.list_(pa.string()), nullable=False),
@@ -78,7 +79,7 @@ DUPLICATES_SCHEMA = pa.schema(
         pa.field("kept_id", pa.string(), nullable=False),
         pa.field("method", pa.string(), nullable=False),
         pa.field("similarity", pa.float32(), nullable=False),
-        pa.field("published_at", pa.timestamp("s")),
+        pa.field("published_at", pa.timestamp("ms")),
         pa.field("lang", pa.string()),
     ],
     metadata={"newsflow.table": "duplicates", "newsflow.schema_version": "1"},
@@ -147,21 +148,22 @@ def make_reject(
     }
 
 
-_TS_COLUMNS = {"published_at", "published_at_utc", "collected_at"}
+_UNIT_SCALE = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Build a table with exactly ``schema`` from dict rows (extra keys are ignored).
 
-    Timestamp columns are given as integer seconds and converted without going
-    through Python datetimes.
+    Timestamp columns are given as integer seconds and stored as milliseconds (Parquet
+    has no seconds unit) without going through Python datetimes.
     """
     rows = list(rows)
     arrays = []
     for field in schema:
         values = [r.get(field.name) for r in rows]
-        if field.name in _TS_COLUMNS:
-            arr = pa.array(values, type=pa.int64()).cast(field.type)
+        if pa.types.is_timestamp(field.type):  # given in seconds; Parquet stores ms at the coarsest
+            scale = _UNIT_SCALE[field.type.unit]
+            arr = pc.multiply(pa.array(values, type=pa.int64()), scale).cast(field.type)
         else:
             arr = pa.array(values, type=field.type)
         arrays.append(arr)

@@ -64,6 +64,8 @@ class _LimitedReader(io.RawIOBase):
 
     def __init__(self, inner: IO[bytes], counted_in: _CountingReader | None, max_bytes: int, max_ratio: float):
         self._inner = inner
+        # read1 returns what one decompression step gives: a fault then loses no earlier data
+        self._read = getattr(inner, "read1", inner.read)
         self._in = counted_in
         self._max_bytes = max_bytes
         self._max_ratio = max_ratio
@@ -73,7 +75,7 @@ class _LimitedReader(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(b))
+        data = self._read(len(b))
         n = len(data)
         b[:n] = data
         self.produced += n
@@ -142,9 +144,9 @@ def _decompress(raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> IO[bytes]:
     if comp == "gz":
         inner = gzip.GzipFile(fileobj=src, mode="rb")  # noqa: SIM115 - closed with the stream
     elif comp == "bz2":
-        inner = bz2.BZ2File(src, mode="rb")
+        inner = bz2.BZ2File(src, mode="rb")  # noqa: SIM115 - closed with the stream
     elif comp == "xz":
-        inner = lzma.LZMAFile(src, mode="rb")
+        inner = lzma.LZMAFile(src, mode="rb")  # noqa: SIM115 - closed with the stream
     elif comp == "zst":
         import zstandard
 

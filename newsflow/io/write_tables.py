@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import json
 import logging
 import math
+import os
 import posixpath
 import time
 from collections.abc import Iterable, Iterator

@@ -1,0 +1,120 @@
+"""WriteTables: partition layout, explicit schemas, deterministic names, reruns, verification, manifest."""
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from newsflow.config import OutputConfig
+from newsflow.io.tables import TABLES, date_partition, lang_partition
+from newsflow.io.write_tables import WriteTables
+from newsflow.schema import make_doc, make_reject
+
+DAY = 19_908 * 86_400  # 2024-07-04
+
+
+def _docs(n: int, lang: str = "fr") -> list[dict]:
+    return [make_doc(doc_id=f"{i:032x}", source_path=f"f{i}.txt", doc_index=0, published_at=DAY + i * 3600,
+                     text=f"text {i}", lang=lang, lang_score=0.9) for i in range(n)]
+
+
+def _write(out, docs, rejects=(), dups=(), mode="error", run_id="r1", cfg=None, read=None):
+    with TestPipeline() as p:
+        tables = {"docs": p | "D" >> beam.Create(docs), "rejects": p | "R" >> beam.Create(list(rejects)),
+                  "duplicates": p | "U" >> beam.Create(list(dups))}
+        n = len(docs) + len(rejects) + len(dups) if read is None else read
+        count = p | "N" >> beam.Create([n])
+        _ = tables | WriteTables(str(out), cfg or OutputConfig(), read_count=count, mode=mode, run_id=run_id)
+    return json.loads((out / "_manifest.json").read_text())
+
+
+def _files(out) -> list[str]:
+    """Visible data files (readers skip hidden and ``_`` folders)."""
+    rels = (p.relative_to(out) for p in out.rglob("*.parquet"))
+    return sorted(str(r) for r in rels if not any(part.startswith((".", "_")) for part in r.parts))
+
+
+def test_layout_schema_and_manifest(tmp_path) -> None:
+    out = tmp_path / "out"
+    docs = _docs(30)
+    rej = [make_reject("bad.txt", None, "empty_file", "empty")]
+    manifest = _write(out, docs, rej)
+    assert _files(out) == [
+        "docs/lang=fr/date=2024-07-04/part-00000-of-00001.parquet",
+        "docs/lang=fr/date=2024-07-05/part-00000-of-00001.parquet",
+        "duplicates/part-00000-of-00001.parquet",
+        "rejects/part-00000-of-00001.parquet",
+    ]
+    f = out / "docs/lang=fr/date=2024-07-04/part-00000-of-00001.parquet"
+    assert pq.read_schema(f).remove_metadata() == TABLES["docs"].file_schema.remove_metadata()
+    assert pq.read_schema(out / "duplicates/part-00000-of-00001.parquet").names == TABLES["duplicates"].schema.names
+    back = pd.read_parquet(out / "docs")
+    assert len(back) == 30 and set(back["lang"]) == {"fr"} and back["doc_id"].is_unique
+    assert manifest["counts"] == {"read": 31, "kept": 30, "duplicates": 0, "duplicates_by_method": {},
+                                  "rejects": 1, "rejects_by_reason": {"empty_file": 1}, "kept_by_lang": {"fr": 30}}
+    assert manifest["accounting_ok"] is True
+    assert not [p for p in out.iterdir() if p.name.startswith(".newsflow-tmp")]
+
+
+def test_large_partitions_are_sharded_deterministically(tmp_path) -> None:
+    docs = [dict(d, published_at=DAY) for d in _docs(50)]
+    cfg = OutputConfig(max_rows_per_file=20)
+    _write(tmp_path / "a", docs, cfg=cfg)
+    _write(tmp_path / "b", list(reversed(docs)), cfg=cfg)
+    files = [f for f in _files(tmp_path / "a") if f.startswith("docs/")]
+    assert files == [f"docs/lang=fr/date=2024-07-04/part-0000{i}-of-00003.parquet" for i in range(3)]
+    for f in files:
+        a, b = pq.read_table(tmp_path / "a" / f), pq.read_table(tmp_path / "b" / f)
+        assert a.equals(b)  # same rows, same order, whatever the input order
+    assert sum(pq.read_metadata(tmp_path / "a" / f).num_rows for f in files) == 50
+
+
+def test_rerun_overwrite_replaces_instead_of_adding(tmp_path) -> None:
+    out = tmp_path / "out"
+    _write(out, _docs(10), run_id="x1")
+    _write(out, _docs(4, lang="de"), mode="overwrite", run_id="x2")
+    back = pd.read_parquet(out / "docs")
+    assert len(back) == 4 and set(back["lang"]) == {"de"}
+
+
+def test_append_mode_adds_runs_and_replaces_its_own(tmp_path) -> None:
+    out = tmp_path / "out"
+    day1 = _docs(3)
+    day2 = [dict(d, doc_id=f"{i + 100:032x}", published_at=DAY + 5 * 86400) for i, d in enumerate(_docs(2))]
+    _write(out, day1, mode="append", run_id="day1")
+    _write(out, day2, mode="append", run_id="day2")
+    _write(out, day2, mode="append", run_id="day2")  # rerun of day 2
+    assert len(pd.read_parquet(out / "docs")) == 5
+    assert any("part-day1-" in f for f in _files(out)) and any("part-day2-" in f for f in _files(out))
+    assert (out / "_runs" / "day2.json").exists()
+
+
+def test_count_mismatch_fails_and_leaves_output_untouched(tmp_path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="documents read but"):
+        _write(out, _docs(3), read=5)
+    assert _files(out) == []
+    assert not (out / "_manifest.json").exists()
+
+
+@pytest.mark.parametrize("value", ["../../x", "/", "a=b", "fr\x00", "x" * 100, "", None, "FR", "en/../.."])
+def test_partition_values_from_data_are_made_safe(value) -> None:
+    assert lang_partition(value) == "und"
+
+
+def test_partition_values_that_are_fine() -> None:
+    assert [lang_partition(v) for v in ("fr", "pcm", "zh-Hant", "und")] == ["fr", "pcm", "zh-Hant", "und"]
+    assert date_partition(DAY) == "2024-07-04"
+    assert date_partition(-62135596800) == "0001-01-01"
+    assert date_partition("nope") == "0000-00-00"
+
+
+def test_hostile_lang_cannot_escape_the_output(tmp_path) -> None:
+    out = tmp_path / "out"
+    _write(out, _docs(2, lang="../../escape"))
+    assert _files(out)[0].startswith("docs/lang=und/date=2024-07-04/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
