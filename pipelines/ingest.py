@@ -127,9 +127,10 @@ def build_pipeline(
     run_id: str = "run",
     dedupe_against: Sequence[str] | None = None,
     run_info: dict[str, Any] | None = None,
+    progress_interval: float | None = None,
 ) -> beam.PCollection:
     """Add the ingest graph to ``p``; returns the manifest PCollection (one dict)."""
-    read = p | "ReadDump" >> ReadDump(list(inputs), cfg.read)
+    read = p | "ReadDump" >> ReadDump(list(inputs), cfg.read, progress_interval=progress_interval)
     parsed = read.docs | "SplitHeader" >> SplitHeader(cfg.parse)
     docs = parsed.docs
     if cfg.lang.enabled:
@@ -198,7 +199,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     token = f"{run_id}-{uuid.uuid4().hex[:8]}"
     with beam.Pipeline(options=opts) as p:
         build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=token if ing.output_mode
-                       != "append" else run_id, dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info)
+                       != "append" else run_id, dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info,
+                       progress_interval=None if ing.quiet else 5.0)
     manifest = _read_manifest(ing.output)
     _verify_output(ing.output, manifest)
     if not ing.quiet:

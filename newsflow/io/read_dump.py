@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from newsflow.config import ReadConfig
 from newsflow.io.sources import ReadFailure, read_source
 from newsflow.metrics import counter, reject_counter
+from newsflow.progress import ProgressReporter
 from newsflow.schema import make_reject
 
 __all__ = ["ReadDump", "ReadResult", "expand_pattern", "relative_path"]
@@ -98,8 +99,14 @@ class _MatchFn(beam.DoFn):
 class _ReadFileFn(beam.DoFn):
     """Streams one file into RawDocs; unreadable parts go to the ``rejects`` output."""
 
-    def __init__(self, config: ReadConfig):
+    def __init__(self, config: ReadConfig, progress_interval: float | None = None):
         self._cfg = config
+        self._progress_interval = progress_interval
+        self._progress: ProgressReporter | None = None
+
+    def setup(self) -> None:
+        if self._progress_interval:
+            self._progress = ProgressReporter(self._progress_interval)
 
     def process(self, item: tuple[str, str]) -> Iterator[Any]:
         rel, path = item
@@ -119,6 +126,8 @@ class _ReadFileFn(beam.DoFn):
             chunk = got.chunk
             counter("docs_read").inc()
             counter("bytes_read").inc(chunk.size)
+            if self._progress is not None:
+                self._progress.add(1, chunk.size)
             data = chunk.data if not chunk.truncated else chunk.data[:_EXCERPT_BYTES]
             yield {"source_path": got.source_path, "doc_index": chunk.doc_index, "data": data, "size": chunk.size}
 
@@ -129,10 +138,13 @@ class ReadDump(beam.PTransform):
     Args:
       patterns: one pattern or several (folders are read recursively).
       config: read limits (document size, archive members, decompression bombs).
+      progress_interval: print a progress line on stderr every this many seconds (None: never).
     """
 
-    def __init__(self, patterns: str | Sequence[str], config: ReadConfig | None = None):
+    def __init__(self, patterns: str | Sequence[str], config: ReadConfig | None = None,
+                 progress_interval: float | None = None):
         super().__init__()
+        self._progress_interval = progress_interval
         self._patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         if not self._patterns:
             raise ValueError("ReadDump needs at least one input pattern")
@@ -145,7 +157,8 @@ class ReadDump(beam.PTransform):
             | "MatchFiles" >> beam.ParDo(_MatchFn())
             | "SpreadFiles" >> beam.Reshuffle()
         )
-        out = files | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._cfg)).with_outputs("rejects", main="docs")
+        read_fn = _ReadFileFn(self._cfg, self._progress_interval)
+        out = files | "ReadFiles" >> beam.ParDo(read_fn).with_outputs("rejects", main="docs")
         return ReadResult(out.docs, out.rejects)
 
 
