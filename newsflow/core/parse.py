@@ -164,7 +164,15 @@ class ParsedDocument:
     invalid_bytes: int
 
     def as_fields(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict (shallow: ``dataclasses.asdict`` deep-copies and is slow here)."""
+        return {
+            "published_at": self.published_at,
+            "published_at_utc": self.published_at_utc,
+            "collected_at": self.collected_at,
+            "text": self.text,
+            "hashtags_raw": self.hashtags_raw,
+            "invalid_bytes": self.invalid_bytes,
+        }
 
 
 def _parse_header(line: str, min_year: int, max_year: int) -> dt.datetime:
