@@ -184,17 +184,18 @@ def stopword_lang(lang: str | None) -> str | None:
 
 def _trim(s: str) -> str:
     """Cut everything before the first letter/digit and after the last one (and its marks)."""
-    first = -1
-    last = -1
-    for idx, ch in enumerate(s):
-        if unicodedata.category(ch)[0] in "LN":
-            if first < 0:
-                first = idx
-            last = idx
-    if first < 0:
+    cat = unicodedata.category
+    n = len(s)
+    first = 0
+    while first < n and cat(s[first])[0] not in "LN":
+        first += 1
+    if first == n:
         return ""
+    last = n - 1
+    while cat(s[last])[0] not in "LN":
+        last -= 1
     end = last + 1
-    while end < len(s) and unicodedata.category(s[end])[0] == "M":
+    while end < n and cat(s[end])[0] == "M":
         end += 1
     return s[first:end]
 
@@ -229,8 +230,8 @@ def normalize_tag_text(tag: str, lang: str | None = None, *, fold_accents: bool 
     """The canonical form of a tag, before any drop rule ('' when nothing is left).
 
     Steps: NFKC; strip the signs and whatever surrounds the first..last letter or digit;
-    case folding (Turkish/Azeri dotless i when ``lang`` says so); NFKC again until stable;
-    optionally fold accents.
+    case folding (Turkish/Azeri dotless i when ``lang`` says so); NFKC again; optionally
+    fold accents. The result is a fixed point: normalizing it again gives it back.
 
     Args:
         tag: A tag as written, with or without '#'/'＃'.
@@ -239,11 +240,8 @@ def normalize_tag_text(tag: str, lang: str | None = None, *, fold_accents: bool 
     """
     turkic = stopword_lang(lang) in _TURKIC
     s = _trim(unicodedata.normalize("NFKC", tag))
-    for _ in range(4):  # casefold and NFKC can feed each other; stop at the fixed point
-        t = _trim(unicodedata.normalize("NFKC", _casefold(s, turkic)))
-        if t == s:
-            break
-        s = t
+    # Casefolding can leave text that is not NFKC ('ǰ' -> 'j' + combining caron): normalize again.
+    s = _trim(unicodedata.normalize("NFKC", _casefold(s, turkic)))
     if fold_accents:
         s = _trim(_fold_accents(s))
     return s
@@ -288,6 +286,25 @@ def _check_tag(
     return norm, None
 
 
+# Tags repeat a lot across documents (stop words, topics of the day): remember recent decisions.
+# Long tags are not cached so that the cache stays small.
+_check_tag_cached = functools.lru_cache(maxsize=65536)(_check_tag)
+_CACHE_MAX_TAG_LEN = 256
+
+
+def _decide(
+    tag: str,
+    lang: str | None,
+    fold_accents: bool,
+    drop_numeric: bool,
+    drop_stopwords: bool,
+    min_length: int,
+    max_length: int,
+) -> tuple[str, DropRule | None]:
+    check = _check_tag_cached if len(tag) <= _CACHE_MAX_TAG_LEN else _check_tag
+    return check(tag, lang, fold_accents, drop_numeric, drop_stopwords, min_length, max_length)
+
+
 def normalize_hashtag(
     tag: str,
     lang: str | None = None,
@@ -310,7 +327,7 @@ def normalize_hashtag(
         min_length: Drop tags shorter than this many code points.
         max_length: Drop tags longer than this many code points.
     """
-    norm, rule = _check_tag(tag, lang, fold_accents, drop_numeric, drop_stopwords, min_length, max_length)
+    norm, rule = _decide(tag, lang, fold_accents, drop_numeric, drop_stopwords, min_length, max_length)
     return None if rule is not None else norm
 
 
@@ -332,7 +349,7 @@ def explain_hashtags(
     seen: set[str] = set()
     out: list[HashtagDecision] = []
     for raw in tags:
-        norm, rule = _check_tag(raw, lang, fold_accents, drop_numeric, drop_stopwords, min_length, max_length)
+        norm, rule = _decide(raw, lang, fold_accents, drop_numeric, drop_stopwords, min_length, max_length)
         if rule is None and norm in seen:
             rule = DropRule.DUPLICATE
         if rule is None:

@@ -194,6 +194,9 @@ def test_length_rules():
     assert normalize_hashtag("#漢") == "漢"  # default min_length keeps one-character words
     assert explain_hashtags(["#" + "a" * 140])[0].rule is DropRule.TOO_LONG
     assert normalize_hashtag("#" + "a" * 139) == "a" * 139
+    long_tag = "#" + "b" * 300  # long tags skip the decision cache: same rules
+    assert explain_hashtags([long_tag])[0].rule is DropRule.TOO_LONG
+    assert normalize_hashtag(long_tag, max_length=1000) == "b" * 300
 
 
 def test_repeats_removed_keeping_first_order():
@@ -267,6 +270,17 @@ _TAGS = st.one_of(
         lambda c: st.lists(st.sampled_from([c, "a", "#", "1", "-", "\u0301"]), max_size=8).map("".join)
     ),
 )
+
+
+@pytest.mark.parametrize("lang", [None, "tr"])
+@pytest.mark.parametrize("fold", [False, True])
+@pytest.mark.parametrize("ch", ["ǰ", "ΐ", "ẞ", "ß", "İ", "\u0345", "ﬁ", "㈱", "Å", "K", "ǅ", "ᾼ", "ﾊﾟ", "ŉ", "ﬀ"])
+def test_tricky_characters_are_stable_and_composed(ch, fold, lang):
+    # Casefolding some of these yields decomposed or compatibility text; the result must be NFC and stable.
+    out = normalize_hashtag("#X" + ch + "y", lang, fold_accents=fold)
+    assert out is not None
+    assert out == unicodedata.normalize("NFC", out)
+    assert normalize_hashtag(out, lang, fold_accents=fold) == out
 
 
 @settings(max_examples=400, deadline=None)
