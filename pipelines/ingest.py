@@ -169,10 +169,10 @@ def build_pipeline(
         run_info=run_info, extra_tables=extra)
 
 
-def _print_summary(manifest: dict[str, Any], out: Any = sys.stdout) -> None:
+def _print_summary(manifest: dict[str, Any]) -> None:
     from newsflow.report import format_summary
 
-    print(format_summary(manifest), file=out)
+    print(format_summary(manifest), file=sys.stdout)
 
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
