@@ -53,7 +53,7 @@ class IngestOptions(PipelineOptions):
                                  "several; default: the sample dump bundled with newsflow")
         parser.add_argument("--output", default="./out", help="output folder (local or gs://...); default ./out")
         parser.add_argument("--config", default=None, help="YAML settings, e.g. configs/default.yaml")
-        parser.add_argument("--output_mode", default="error", choices=OUTPUT_MODES,
+        parser.add_argument("--output_mode", default="error",
                             help="error: refuse a non-empty output (default); overwrite: replace it; "
                                  "append: add this run's files (named by --run_id) beside earlier runs")
         parser.add_argument("--run_id", default=None,
@@ -80,6 +80,8 @@ def _is_local(path: str) -> bool:
 
 
 def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str]) -> None:
+    if ing.output_mode not in OUTPUT_MODES:
+        raise UsageError(f"--output_mode must be one of {', '.join(OUTPUT_MODES)}, got {ing.output_mode!r}")
     direct = opts.view_as(DirectOptions)
     mode = (direct.direct_running_mode or "in_memory").lower()
     if mode == "multi_threading" and (direct.direct_num_workers or 1) != 1:

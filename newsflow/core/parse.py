@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 HEADER_RE = re.compile(rb"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
-_HEADER_STR_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
-TRAILER_RE = re.compile(r"^\d{9,11}$")
+_HEADER_STR_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$", re.ASCII)
+TRAILER_RE = re.compile(r"^\d{9,11}$", re.ASCII)
 BOM = b"\xef\xbb\xbf"
 _MAX_HEADER_LINE = 64  # a header line is 19 bytes; longer lines are never headers
 _EXCERPT_CHARS = 200
@@ -84,6 +84,7 @@ def split_documents(stream: IO[bytes], max_doc_bytes: int = 4 * 1024 * 1024) -> 
     started = False  # the current document has a header
     first = True
     pending_blank = True  # nothing but whitespace so far in a headerless prefix
+    at_line_start = True  # the previous read ended a line (a cut long line goes on)
     while True:
         line = stream.readline(max_doc_bytes + 1)
         if not line:
@@ -92,7 +93,8 @@ def split_documents(stream: IO[bytes], max_doc_bytes: int = 4 * 1024 * 1024) -> 
             if line.startswith(BOM):
                 line = line[3:]
             first = False
-        if _is_header_line(line):
+        line_start, at_line_start = at_line_start, line.endswith(b"\n")
+        if line_start and _is_header_line(line):
             if started or not pending_blank:
                 yield DocumentChunk(index, b"".join(parts), size)
                 index += 1

@@ -21,6 +21,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO
 
+import zstandard
+
 from newsflow.config import ReadConfig
 from newsflow.core.parse import DocumentChunk, split_documents
 from newsflow.reasons import Reason
@@ -157,7 +159,8 @@ def _decompress(raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> IO[bytes]:
     return io.BufferedReader(limited, buffer_size=cfg.read_block_bytes)
 
 
-_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, tarfile.TarError, zipfile.BadZipFile)
+_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, tarfile.TarError, zipfile.BadZipFile,
+                zstandard.ZstdError)
 
 
 def _read_stream(
@@ -209,11 +212,15 @@ def _read_tar(rel: str, raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> It
                     continue
                 kind, mcomp = container_kind(name)
                 yield from _read_stream(path, _decompress(fh, mcomp, cfg), cfg)
+                tf.members = []  # stream mode keeps every TarInfo otherwise: memory would grow per member
     except _Bomb as e:
         yield ReadFailure(rel, None, Reason.DECOMPRESSION_BOMB, str(e))
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError) as e:
         reason = Reason.CORRUPT_ARCHIVE if members == 0 else Reason.UNREADABLE
         yield ReadFailure(rel, None, reason, f"{type(e).__name__}: {e} (after {members} members)")
+        return
+    if members == 0:
+        yield ReadFailure(rel, None, Reason.EMPTY_FILE, "archive holds no file")
 
 
 def _zip_member_kind(info: zipfile.ZipInfo) -> str | None:
@@ -234,6 +241,9 @@ def _read_zip(rel: str, raw: IO[bytes], cfg: ReadConfig) -> Iterator[SourceDoc |
         yield ReadFailure(rel, None, Reason.CORRUPT_ARCHIVE, f"{type(e).__name__}: {e}")
         return
     files = [i for i in infos if not i.is_dir()]
+    if not files:
+        yield ReadFailure(rel, None, Reason.EMPTY_FILE, "archive holds no file")
+        return
     for n, info in enumerate(files):
         if n >= cfg.max_members:
             yield ReadFailure(rel, None, Reason.TOO_MANY_MEMBERS,

@@ -27,14 +27,14 @@ __all__ = [
     "shard_of",
 ]
 
-_LANG_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LANG_RE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INVALID_DATE = "0000-00-00"
 
 
 def lang_partition(value: Any) -> str:
     """A language code safe as a Hive partition value; anything odd becomes ``und``."""
-    if isinstance(value, str) and len(value) <= 32 and _LANG_RE.match(value):
+    if isinstance(value, str) and len(value) <= 32 and _LANG_RE.fullmatch(value):
         return value
     return UNDETERMINED
 
@@ -49,7 +49,7 @@ def date_partition(seconds: Any) -> str:
 
 
 def _date_value(value: Any) -> str:
-    return value if isinstance(value, str) and _DATE_RE.match(value) else INVALID_DATE
+    return value if isinstance(value, str) and _DATE_RE.fullmatch(value) else INVALID_DATE
 
 
 def shard_of(key: str, shards: int) -> int:

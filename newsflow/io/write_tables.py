@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from newsflow.config import OutputConfig
-from newsflow.io.tables import TABLES, TableSpec, shard_of
+from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
 from newsflow.schema import rows_to_table
 
 __all__ = ["OUTPUT_MODES", "OutputVerificationError", "WriteTables", "join_path", "list_table_files"]
@@ -141,7 +141,7 @@ class _TableStats(beam.CombineFn):
 
     def _label(self, row: dict[str, Any]) -> str | None:
         if self._table == "docs":
-            return row.get("lang")
+            return lang_partition(row.get("lang"))
         if self._table == "rejects":
             return row.get("reason")
         if self._table == "duplicates":

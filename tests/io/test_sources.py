@@ -63,7 +63,8 @@ def test_concatenated_gzip_members_are_read(seed_bytes: bytes) -> None:
     assert [x.chunk.doc_index for x in _read("a.gz", data)] == [0, 1]
 
 
-@pytest.mark.parametrize("name,mode", [("b.tar", "w"), ("b.tar.gz", "w:gz"), ("b.tgz", "w:gz"), ("b.tar.bz2", "w:bz2")])
+@pytest.mark.parametrize(
+    ("name", "mode"), [("b.tar", "w"), ("b.tar.gz", "w:gz"), ("b.tgz", "w:gz"), ("b.tar.bz2", "w:bz2")])
 def test_tar_members_are_read_one_by_one(name: str, mode: str, seed_bytes: bytes) -> None:
     data = _tar([("2024/07/x.txt", seed_bytes), ("2024/07/y.txt", DOC_B + DOC_B)], mode)
     assert _summary(_read(name, data)) == [
@@ -86,7 +87,8 @@ def test_zip_members_and_compressed_member(seed_bytes: bytes) -> None:
 def test_unsafe_members_are_rejected_not_extracted(bad: str, seed_bytes: bytes, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     data = _tar([("ok.txt", seed_bytes), (bad, DOC_B)])
-    assert _summary(_read("t.tar.gz", data)) == [("doc", "t.tar.gz!ok.txt", 0), ("unsafe_path", f"t.tar.gz!{bad}", None)]
+    expected = [("doc", "t.tar.gz!ok.txt", 0), ("unsafe_path", f"t.tar.gz!{bad}", None)]
+    assert _summary(_read("t.tar.gz", data)) == expected
     assert list(tmp_path.iterdir()) == []  # nothing was written anywhere
 
 
