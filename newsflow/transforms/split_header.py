@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -53,9 +54,24 @@ def split_raw_doc(raw: dict[str, Any], cfg: ParseConfig) -> tuple[str, dict[str,
     return "doc", doc
 
 
+# The widest gap a time zone can explain between a naive local header and UTC (UTC+14), plus a day.
+_ZONE_SLACK = 14 * 3600 + 86400
+
+
 class _SplitHeaderFn(beam.DoFn):
     def __init__(self, cfg: ParseConfig):
         self._cfg = cfg
+        self._now = 0.0
+
+    def setup(self) -> None:
+        self._now = time.time()
+
+    def _count_odd_dates(self, doc: dict[str, Any]) -> None:
+        """Odd but possible dates are kept as written and counted, so they can be looked at."""
+        if doc["collected_at"] is not None and doc["collected_at"] < doc["published_at"] - _ZONE_SLACK:
+            counter("collected_before_published").inc()
+        if doc["published_at"] > self._now + _ZONE_SLACK:
+            counter("published_in_future").inc()
 
     def process(self, raw: dict[str, Any]) -> Iterator[Any]:
         try:
@@ -68,6 +84,7 @@ class _SplitHeaderFn(beam.DoFn):
             )
         if kind == "doc":
             counter("docs_parsed").inc()
+            self._count_odd_dates(value)
             if value["invalid_bytes"]:
                 counter("invalid_utf8_docs").inc()
                 counter("invalid_utf8_bytes").inc(value["invalid_bytes"])
