@@ -1,0 +1,86 @@
+"""Throughput of DetectLang (docs/s) against calling fastText directly on the same texts, same run.
+
+Texts are MasakhaNEWS articles read by path (``--shared``, default ``$NEWSFLOW_SHARED`` or ``../shared``),
+a mix of the languages in the corpus. Three figures are printed:
+
+* ``fasttext``: ``model.predict(text.replace("\\n", " "), k=2)`` per text, the floor any wrapper pays;
+* ``detect``: :func:`newsflow.core.lang.detect` per text (text preparation + the decision rule);
+* ``DetectLang``: the Beam transform on the DirectRunner, end to end including pipeline start-up.
+
+Run: ``python benchmarks/bench_detect_lang.py [--docs 800]`` (well under a minute by default).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+
+from newsflow.config import LangConfig  # noqa: E402
+from newsflow.core.lang import LangModel, detect  # noqa: E402
+from newsflow.schema import make_doc  # noqa: E402
+from newsflow.transforms.detect_lang import DetectLang  # noqa: E402
+
+LANGS = ["eng", "fra", "swa", "som", "yor", "amh", "hau", "pcm"]
+
+
+def load_texts(shared: Path, n: int) -> list[str]:
+    """Up to ``n`` MasakhaNEWS article texts, taken round-robin over LANGS."""
+    csv.field_size_limit(sys.maxsize)
+    per_lang = []
+    for lang in LANGS:
+        with open(shared / "corpora" / "masakhanews" / lang / "test.tsv", encoding="utf-8", newline="") as fh:
+            per_lang.append([row["text"] for row in csv.DictReader(fh, delimiter="\t")])
+    texts: list[str] = []
+    i = 0
+    while len(texts) < n and any(i < len(x) for x in per_lang):
+        texts.extend(x[i] for x in per_lang if i < len(x))
+        i += 1
+    return texts[:n]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", default=os.environ.get("NEWSFLOW_SHARED", str(REPO.parent / "shared")))
+    ap.add_argument("--docs", type=int, default=800)
+    args = ap.parse_args(argv)
+    texts = load_texts(Path(args.shared), args.docs)
+    cfg = LangConfig()
+    model = LangModel(cfg.model_path, cfg.label_map)
+    chars = sum(len(t) for t in texts)
+    print(f"{len(texts)} MasakhaNEWS texts, mean {chars / len(texts):.0f} chars")
+
+    t0 = time.perf_counter()
+    for t in texts:
+        model.model.predict(t.replace("\n", " "), k=2)
+    raw = len(texts) / (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    for t in texts:
+        detect(t, model, threshold=cfg.threshold, thresholds=cfg.thresholds, min_chars=cfg.min_chars,
+               max_chars=cfg.max_chars, chunk_size=cfg.chunk_words, prior_weight=cfg.prior_weight,
+               trust_score=cfg.trust_score, min_ratio=cfg.min_ratio)
+    core = len(texts) / (time.perf_counter() - t0)
+
+    docs = [make_doc(doc_id=str(i), text=t) for i, t in enumerate(texts)]
+    t0 = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        _ = p | beam.Create(docs) | DetectLang(cfg) | beam.combiners.Count.Globally()
+    beam_rate = len(texts) / (time.perf_counter() - t0)
+
+    print(f"fasttext   {raw:9.0f} docs/s  (direct predict, k=2)")
+    print(f"detect     {core:9.0f} docs/s  ratio to fasttext {core / raw:.2f}")
+    print(f"DetectLang {beam_rate:9.0f} docs/s  ratio to fasttext {beam_rate / raw:.2f}  (DirectRunner, with start-up)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""DetectLang: set ``lang``, ``lang_score``, ``lang_alt`` and ``lang_alt_score`` on each Doc.
+
+A thin Beam wrapper around :func:`newsflow.core.lang.detect`; the rule and its measurements are in
+``docs/lang.md``. The fastText model is loaded once per worker process through
+:class:`apache_beam.utils.shared.Shared` (all DoFn instances and threads of a process share it; its
+predictions are serialised by a lock) and never pickled with the DoFn.
+
+Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from newsflow.config import LangConfig
+from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, detect
+
+__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "doc_text"]
+
+_NAMESPACE = "newsflow"
+_DEFAULT_CONFIG = LangConfig()
+
+
+class SharedLangModel:
+    """Weak-referenceable holder of a :class:`LangModel`, as :class:`Shared` requires."""
+
+    def __init__(self, model: LangModel) -> None:
+        self.model = model
+
+
+def doc_text(doc: dict[str, Any], use_hashtags: bool) -> str:
+    """The text a Doc is identified from: its body, plus its hashtag words when asked."""
+    text = doc.get("text") or ""
+    if use_hashtags and doc.get("hashtags_raw"):
+        text = text + "\n" + " ".join(doc["hashtags_raw"])
+    return text
+
+
+class DetectLangFn(beam.DoFn):
+    """Doc -> Doc with the language fields set (a new dict; the input is not changed)."""
+
+    def __init__(self, config: LangConfig = _DEFAULT_CONFIG, shared: Shared | None = None) -> None:
+        super().__init__()
+        config.validate()
+        self._config = config
+        self._shared = shared if shared is not None else Shared()
+        self._holder: SharedLangModel | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_holder"] = None  # the model lives in the worker, never in the pickle
+        return state
+
+    def _load(self) -> SharedLangModel:
+        cfg = self._config
+        return SharedLangModel(LangModel(cfg.model_path, cfg.label_map))
+
+    def setup(self) -> None:
+        cfg = self._config
+        tag = f"newsflow-lang:{cfg.model_path}:{sorted(cfg.label_map.items())}"
+        self._holder = self._shared.acquire(self._load, tag=tag)
+        self._detected = Metrics.counter(_NAMESPACE, "lang_detected")
+        self._und = Metrics.counter(_NAMESPACE, "lang_und")
+
+    def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if self._holder is None:  # process() without setup(), e.g. a direct call in a test
+            self.setup()
+        assert self._holder is not None
+        cfg = self._config
+        result: LangResult = detect(
+            doc_text(doc, cfg.use_hashtags),
+            self._holder.model,
+            threshold=cfg.threshold,
+            thresholds=cfg.thresholds,
+            min_chars=cfg.min_chars,
+            max_chars=cfg.max_chars,
+            chunk_size=cfg.chunk_words,
+            prior_weight=cfg.prior_weight,
+            trust_score=cfg.trust_score,
+            min_ratio=cfg.min_ratio,
+        )
+        (self._und if result.lang == UNDETERMINED else self._detected).inc()
+        yield {
+            **doc,
+            "lang": result.lang,
+            "lang_score": result.score,
+            "lang_alt": result.alt,
+            "lang_alt_score": result.alt_score,
+        }
+
+
+class DetectLang(beam.PTransform):
+    """PCollection[Doc] -> PCollection[Doc] with ``lang``/``lang_score``/``lang_alt``/``lang_alt_score``.
+
+    Args:
+        config: the ``lang`` settings; with ``enabled: false`` every Doc gets ``und`` and score 0.
+    """
+
+    def __init__(self, config: LangConfig = _DEFAULT_CONFIG) -> None:
+        super().__init__()
+        config.validate()
+        self._config = config
+
+    def expand(self, docs: beam.PCollection) -> beam.PCollection:
+        if not self._config.enabled:
+            return docs | "Undetermined" >> beam.Map(
+                lambda doc: {**doc, "lang": UNDETERMINED, "lang_score": 0.0, "lang_alt": None, "lang_alt_score": None}
+            )
+        return docs | "Detect" >> beam.ParDo(DetectLangFn(self._config))

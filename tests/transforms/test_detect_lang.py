@@ -1,0 +1,103 @@
+"""DetectLang over Doc dicts: the language fields, abstention, pickling, the disabled switch."""
+from __future__ import annotations
+
+import pickle
+
+import apache_beam as beam
+from apache_beam.internal import pickler  # Beam's own (cloudpickle-based) pickler, as used on Dataflow
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from newsflow.config import LangConfig
+from newsflow.schema import make_doc
+from newsflow.transforms.detect_lang import DetectLang, DetectLangFn, doc_text
+
+ENGLISH = "The central bank raised interest rates again on Thursday, citing persistent inflation."
+GERMAN = "Die Zentralbank hat am Donnerstag die Zinsen erneut erhöht und verweist auf die hohe Inflation."
+
+
+def _seed_doc(seed_bytes: bytes) -> dict:
+    lines = seed_bytes.decode("utf-8").splitlines()
+    return make_doc(doc_id="seed", text="\n".join(lines[1:-2]), hashtags_raw=lines[-2].split())
+
+
+def _summary(doc: dict) -> tuple:
+    """The fields a reader relies on, with the score checked for range rather than value."""
+    ok_score = 0.0 < doc["lang_score"] <= 1.0 if doc["lang"] != "und" else doc["lang_score"] >= 0.0
+    ok_alt = doc["lang_alt"] is None or (
+        isinstance(doc["lang_alt"], str) and 0.0 <= doc["lang_alt_score"] <= doc["lang_score"]
+    )
+    return doc["doc_id"], doc["lang"], ok_score, ok_alt, doc["text"]
+
+
+def test_detect_lang_pipeline(seed_bytes: bytes) -> None:
+    docs = [
+        _seed_doc(seed_bytes),
+        make_doc(doc_id="en", text=ENGLISH),
+        make_doc(doc_id="de", text=GERMAN),
+        make_doc(doc_id="short", text="Oui. 2024 !"),
+        make_doc(doc_id="empty", text=""),
+    ]
+    originals = [dict(d) for d in docs]
+    expected = [
+        ("seed", "fr", True, True, docs[0]["text"]),
+        ("en", "en", True, True, ENGLISH),
+        ("de", "de", True, True, GERMAN),
+        ("short", "und", True, True, "Oui. 2024 !"),
+        ("empty", "und", True, True, ""),
+    ]
+    p = test_pipeline.TestPipeline()
+    pcoll = p | beam.Create(docs)
+    out = pcoll | "Detect" >> DetectLang()
+    strict = pcoll | "Strict" >> DetectLang(LangConfig(threshold=1.0, trust_score=2.0))
+    off = pcoll | "Off" >> DetectLang(LangConfig(enabled=False))
+    assert_that(out | "S1" >> beam.Map(_summary), equal_to(expected), label="CheckLang")
+    assert_that(
+        out | "Keys" >> beam.Map(lambda d: sorted(d)), equal_to([sorted(docs[0])] * len(docs)), label="CheckKeys"
+    )
+    assert_that(
+        strict | "S2" >> beam.Map(lambda d: (d["doc_id"], d["lang"])),
+        equal_to([(d["doc_id"], "und") for d in docs]),
+        label="CheckStrict",
+    )
+    assert_that(
+        off | "S3" >> beam.Map(lambda d: (d["doc_id"], d["lang"], d["lang_score"], d["lang_alt"])),
+        equal_to([(d["doc_id"], "und", 0.0, None) for d in docs]),
+        label="CheckOff",
+    )
+    p.run().wait_until_finish()
+    assert docs == originals  # inputs are never mutated
+
+
+def test_detect_lang_fn_pickles_and_runs_after_unpickling(seed_bytes: bytes) -> None:
+    fn = DetectLangFn(LangConfig(label_map={"fr": "fra"}))
+    fn.setup()  # a loaded model must not travel with the pickle
+    for dumps, loads in ((pickle.dumps, pickle.loads), (pickler.dumps, pickler.loads)):
+        blob = dumps(fn)
+        assert len(blob) < 20_000
+        clone = loads(blob)
+        clone.setup()
+        out = list(clone.process(_seed_doc(seed_bytes)))
+        assert [d["lang"] for d in out] == ["fra"]
+    transform = pickler.loads(pickler.dumps(DetectLang(LangConfig(threshold=0.3))))
+    assert transform._config.threshold == 0.3
+
+
+def test_shared_model_is_loaded_once_per_process() -> None:
+    """Copies of one DoFn (as a runner makes per thread/bundle) share one loaded model."""
+    fn = DetectLangFn()
+    blob = pickle.dumps(fn)
+    first, second = pickle.loads(blob), pickle.loads(blob)
+    first.setup()
+    second.setup()
+    assert first._holder is not None
+    assert first._holder is second._holder
+    other = DetectLangFn()  # a different transform instance gets its own handle
+    other.setup()
+    assert other._holder is not first._holder
+
+
+def test_doc_text_with_and_without_hashtags() -> None:
+    doc = make_doc(text="Corps du texte.", hashtags_raw=["#Élections", "#Paris"])
+    assert doc_text(doc, use_hashtags=False) == "Corps du texte."
+    assert doc_text(doc, use_hashtags=True) == "Corps du texte.\n#Élections #Paris"
