@@ -300,6 +300,18 @@ class LangModel:
         self.codes: list[str] = [map_label(label, label_map) for label in self.labels]
         self._lock = threading.Lock()
 
+    def top_probs(self, text: str, k: int = 5) -> np.ndarray:
+        """Array (1, labels) holding the ``k`` best probabilities of one text, zeros elsewhere.
+
+        Enough for the confident-answer check (a best label over 0.5 leaves less than 0.5 to
+        share among the rest) and several times cheaper than the full distribution.
+        """
+        out = np.zeros((1, len(self.labels)), dtype=np.float64)
+        with self._lock:
+            labels, probs = self.model.predict(text, k=k, threshold=0.0)
+        out[0, [self._index[label] for label in labels]] = probs
+        return out
+
     def chunk_probs(self, chunks: Sequence[str]) -> np.ndarray:
         """Full distribution p(label | chunk) for each chunk, array (chunks, labels)."""
         out = np.zeros((len(chunks), len(self.labels)), dtype=np.float64)
@@ -344,7 +356,7 @@ def detect(
     prepared = prepare_text(text, max_chars)
     if len(prepared) < max(min_chars, 1):
         return LangResult(UNDETERMINED, 0.0, None, None)
-    whole = model.chunk_probs([prepared])
+    whole = model.top_probs(prepared)
     return decide_chunks(
         whole, lambda: model.chunk_probs(chunk_words(prepared, chunk_size)), model,
         threshold=threshold, thresholds=thresholds, prior_weight=prior_weight, trust_score=trust_score,
