@@ -78,25 +78,45 @@ class ParseConfig:
                 zoneinfo.ZoneInfo(self.timezone)
             except Exception as e:  # noqa: BLE001 - any failure means an unknown zone
                 raise ConfigError(f"parse.timezone: unknown time zone {self.timezone!r}") from e
-        _check(1 <= self.min_year <= self.max_year <= 9999, "parse.min_year/max_year must satisfy 1 <= min <= max <= 9999")
+        _check(1 <= self.min_year <= self.max_year <= 9999,
+               "parse.min_year/max_year must satisfy 1 <= min <= max <= 9999")
         _check(0 < self.max_control_ratio <= 1, "parse.max_control_ratio must be in (0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
 class LangConfig:
-    """How DetectLang identifies the language (see newsflow/core/lang.py)."""
+    """How DetectLang identifies the language (see newsflow/core/lang.py and docs/lang.md)."""
 
     enabled: bool = True
     model_path: str | None = None  # None = the bundled lid.176.ftz; a path or URI (gs://...) otherwise
-    threshold: float = 0.5
-    min_chars: int = 20
-    max_chars: int = 2000
-    label_map: dict[str, str] = dataclasses.field(default_factory=dict)
+    threshold: float = 0.15  # lang_score under this -> "und" (scores are prior-corrected chunk averages)
+    thresholds: dict[str, float] = dataclasses.field(default_factory=dict)  # per-code threshold overrides
+    min_chars: int = 20  # prepared (letters-only) texts shorter than this -> "und"
+    max_chars: int = 2000  # text budget: prepared text cut at a word boundary after this many chars
+    chunk_words: int = 5  # words per chunk scored by the model (0 = whole text at once)
+    prior_weight: float = 1.0  # share of the model's training label prior divided out (0 = plain fastText)
+    trust_score: float = 0.5  # a plain fastText answer at least this sure is kept without the chunk rule
+    min_ratio: float = 1.2  # "und" unless lang_score >= min_ratio * lang_alt_score (1 = no margin check)
+    use_hashtags: bool = False  # append the hashtag words to the body before predicting
+    label_map: dict[str, str] = dataclasses.field(default_factory=dict)  # model label/code -> emitted code
+
+    def __post_init__(self) -> None:
+        # YAML mappings arrive with string values; per-code thresholds are numbers.
+        try:
+            thresholds = {str(k): float(v) for k, v in self.thresholds.items()}
+        except (TypeError, ValueError) as e:
+            raise ConfigError("lang.thresholds: every value must be a number") from e
+        object.__setattr__(self, "thresholds", thresholds)
 
     def validate(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, "lang.threshold must be in [0, 1]")
+        _check(all(0.0 <= v <= 1.0 for v in self.thresholds.values()), "lang.thresholds values must be in [0, 1]")
         _check(self.min_chars >= 0, "lang.min_chars must be >= 0")
         _check(self.max_chars >= max(1, self.min_chars), "lang.max_chars must be >= min_chars")
+        _check(self.chunk_words >= 0, "lang.chunk_words must be >= 0")
+        _check(0.0 <= self.prior_weight <= 1.0, "lang.prior_weight must be in [0, 1]")
+        _check(self.trust_score >= 0.0, "lang.trust_score must be >= 0 (above 1 turns the shortcut off)")
+        _check(self.min_ratio >= 1.0, "lang.min_ratio must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,18 +138,53 @@ class HashtagConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DedupeConfig:
-    """How Dedupe finds exact and near duplicates (see newsflow/core/minhash.py)."""
+    """How Dedupe finds exact and near duplicates (see newsflow/core/dedupe.py and docs/dedupe.md)."""
 
     enabled: bool = True
-    near: bool = True
-    num_perm: int = 128
-    bands: int = 32
-    threshold: float = 0.8
+    exact: bool = True  # group texts equal after normalization (NFKC, case, punctuation, spacing)
+    near: bool = True  # MinHash LSH near duplicates
+    shingle: str = "char"  # "char" (character k-grams: robust to OCR noise, any script) or "word"
+    shingle_size: int = 5  # characters (or words) per shingle
+    num_perm: int = 128  # MinHash permutations (signature = 4 * num_perm bytes)
+    bands: int = 32  # LSH bands; bands * rows <= num_perm
+    rows: int = 4  # permutations per band; candidates are found from Jaccard ~ (1/bands)**(1/rows)
+    lede_chars: int = 250  # texts sharing their first this many normalized characters become candidates (0 = off)
+    sketch_size: int = 256  # bottom-k sketch (4 bytes each) used to verify candidate pairs
+    threshold: float = 0.8  # estimated Jaccard at or above which a candidate pair matches
+    verification: str = "jaccard_or_containment"  # "jaccard", "jaccard_or_containment" or "none"
+    containment_threshold: float = 0.95  # smaller doc's estimated containment in the larger that matches...
+    min_overlap: int = 250  # ...when they also share at least this many shingles...
+    containment_min_jaccard: float = 0.2  # ...and their Jaccard is at least this
+    min_shingles: int = 100  # texts with fewer distinct shingles take part in exact matching only
+    boilerplate_min_docs: int = 20  # a line found in this many distinct texts is ignored for near matching (0 = off)
+    max_bucket: int = 500  # an LSH bucket larger than this compares members with its first max_bucket only
+    cc_rounds: int = 6  # large-star/small-star rounds of the connected-components step
+    seed: int = 1  # permutation seed (indexes written with another seed match exactly only)
+    index_retention_days: int = 30  # index rows older than this before the run's newest date are not loaded
+    write_index: bool = True  # emit index rows for later runs (the lead writes <output>/index/date=...)
 
     def validate(self) -> None:
-        _check(self.num_perm >= 1, "dedupe.num_perm must be >= 1")
-        _check(self.bands >= 1 and self.num_perm % self.bands == 0, "dedupe.bands must divide num_perm")
+        _check(self.shingle in ("char", "word"), "dedupe.shingle must be char or word")
+        _check(1 <= self.shingle_size <= 64, "dedupe.shingle_size must be in 1..64")
+        _check(8 <= self.num_perm <= 1024, "dedupe.num_perm must be in 8..1024")
+        _check(self.bands >= 1 and self.rows >= 1, "dedupe.bands and dedupe.rows must be >= 1")
+        _check(self.bands * self.rows <= self.num_perm, "dedupe.bands * dedupe.rows must be <= num_perm")
+        _check(self.lede_chars >= 0, "dedupe.lede_chars must be >= 0")
+        _check(16 <= self.sketch_size <= 4096, "dedupe.sketch_size must be in 16..4096")
         _check(0.0 < self.threshold <= 1.0, "dedupe.threshold must be in (0, 1]")
+        _check(
+            self.verification in ("jaccard", "jaccard_or_containment", "none"),
+            "dedupe.verification must be jaccard, jaccard_or_containment or none",
+        )
+        _check(0.0 < self.containment_threshold <= 1.0, "dedupe.containment_threshold must be in (0, 1]")
+        _check(self.min_overlap >= 0, "dedupe.min_overlap must be >= 0")
+        _check(0.0 <= self.containment_min_jaccard <= 1.0, "dedupe.containment_min_jaccard must be in [0, 1]")
+        _check(self.min_shingles >= 1, "dedupe.min_shingles must be >= 1")
+        _check(self.boilerplate_min_docs == 0 or self.boilerplate_min_docs >= 2,
+               "dedupe.boilerplate_min_docs must be 0 (off) or >= 2")
+        _check(self.max_bucket >= 2, "dedupe.max_bucket must be >= 2")
+        _check(1 <= self.cc_rounds <= 50, "dedupe.cc_rounds must be in 1..50")
+        _check(self.index_retention_days >= 0, "dedupe.index_retention_days must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +303,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file not found: {path}") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {type(e).__name__}: {e}") from e
     try:
         return Config.from_dict(data)
     except ConfigError as e:

@@ -26,7 +26,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, TestOptions
 
 import newsflow
 from newsflow.config import Config, ConfigError, load_config
@@ -79,7 +79,7 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str]) -> None:
+def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str], dry_run: bool = False) -> None:
     if ing.output_mode not in OUTPUT_MODES:
         raise UsageError(f"--output_mode must be one of {', '.join(OUTPUT_MODES)}, got {ing.output_mode!r}")
     direct = opts.view_as(DirectOptions)
@@ -99,7 +99,7 @@ def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str]) -> N
                 base = os.path.abspath(path.split("*")[0].rstrip("/")) or "/"
                 if os.path.isdir(base) and (out_abs == base or out_abs.startswith(base.rstrip("/") + "/")):
                     raise UsageError(f"output {out} is inside input {path}; inputs are never written to")
-    if ing.output_mode == "error":
+    if ing.output_mode == "error" and not dry_run:  # a dry run writes nothing and may have no credentials
         existing = [t for t in TABLES if list_table_files(out, t)]
         if existing or FileSystems.exists(join_path(out, MANIFEST)):
             raise UsageError(
@@ -186,7 +186,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         cfg = load_config(ing.config)
     except ConfigError as e:
         raise UsageError(str(e)) from e
-    _validate(opts, ing, inputs)
+    dry_run = bool(opts.view_as(TestOptions).dry_run)
+    _validate(opts, ing, inputs, dry_run)
     run_id = ing.run_id or _run_id(inputs, cfg)
     started = time.time()
     run_info = {
@@ -203,6 +204,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=token if ing.output_mode
                        != "append" else run_id, dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info,
                        progress_interval=None if ing.quiet else 5.0)
+    if dry_run:  # the graph was translated, nothing ran
+        return {"run_id": run_id, "dry_run": True}
     manifest = _read_manifest(ing.output)
     _verify_output(ing.output, manifest)
     if not ing.quiet:

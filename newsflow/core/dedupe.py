@@ -26,7 +26,7 @@ import math
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -34,26 +34,33 @@ import pyarrow as pa
 __all__ = [
     "INDEX_SCHEMA",
     "MinHasher",
+    "Fingerprint",
     "MatchParams",
+    "best_container",
     "band_keys",
+    "bucket_keys",
     "candidate_probability",
-    "estimate_containment",
     "estimate_jaccard",
     "exact_key",
+    "fingerprint",
     "index_entry",
     "index_row",
     "kept_id_of",
+    "lede_key",
     "line_keys",
     "local_components",
+    "match_kind",
     "lsh_threshold",
     "node_key",
     "normalize_text",
     "shingle_hashes",
+    "sketch_estimates",
     "strip_lines",
     "verify_pair",
 ]
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+JACCARD = "jaccard"
+CONTAINMENT = "containment"
 _P = np.uint64(0x100000001B3)  # FNV-64 prime (odd, so invertible mod 2**64)
 _NULL_TIME = 9_999_999_999_999  # collected_at missing: sorts after every real time
 _TIME_OFFSET = 10**12  # makes published_at (may be negative: before 1970) non-negative
@@ -195,8 +202,13 @@ def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
             starts = np.array([0], dtype=np.int64)
             ends = np.array([n], dtype=np.int64)
         else:
-            starts = np.arange(n - size + 1, dtype=np.int64)
-            ends = starts + size
+            # same polynomial as _segment_hashes, rolled over the k positions (k vector ops)
+            m = n - size + 1
+            h = cps[:m].copy()
+            for i in range(1, size):
+                h *= _P
+                h += cps[i : i + m]
+            return np.unique(_mix64(h ^ np.uint64(size)))
     elif kind == "word":
         space = np.flatnonzero(cps == 32)
         wstart = np.concatenate(([0], space + 1))
@@ -261,6 +273,78 @@ def candidate_probability(similarity: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
+# ---------------------------------------------------------------------------- fingerprints
+
+
+class Fingerprint(NamedTuple):
+    """What near matching keeps of a text: shingle count, MinHash signature, bottom-k sketch.
+
+    ``signature`` (num_perm little-endian uint32) gives the LSH band keys;
+    ``sketch`` (the ``k`` smallest shingle hashes, top 32 bits, ascending)
+    gives the similarity estimates used for verification.
+    """
+
+    shingles: int
+    signature: bytes
+    sketch: bytes
+    lede: bytes = b""
+
+
+def fingerprint(shingles: np.ndarray, hasher: MinHasher, sketch_size: int = 256, lede: bytes = b"") -> Fingerprint:
+    """Fingerprint of a sorted distinct shingle-hash array (output of :func:`shingle_hashes`)."""
+    sig = hasher.signature(shingles)
+    bottom = np.unique((shingles[:sketch_size] >> np.uint64(32)).astype(np.uint32))
+    return Fingerprint(int(len(shingles)), sig.astype("<u4").tobytes(), bottom.astype("<u4").tobytes(), lede)
+
+
+def lede_key(norm: str, chars: int) -> bytes:
+    """8-byte key of the first ``chars`` characters of a normalized text (b"" when shorter or chars is 0).
+
+    An abridged copy (a prefix of the original: a wire story cut short) has the
+    original's lede, so this key makes the pair a candidate even when their
+    Jaccard similarity is too low for the LSH bands to find it.
+    """
+    if chars <= 0 or len(norm) < chars:
+        return b""
+    return hashlib.blake2b(norm[:chars].encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def bucket_keys(fp: Fingerprint, bands: int, rows: int) -> list[bytes]:
+    """The LSH band keys of a fingerprint plus its lede key (if any): the candidate buckets it joins."""
+    keys = band_keys(np.frombuffer(fp.signature, dtype="<u4"), bands, rows)
+    if fp.lede:
+        keys.append(b"\xff\xff" + fp.lede)
+    return keys
+
+
+def sketch_estimates(a: Fingerprint, b: Fingerprint) -> tuple[float, float, float]:
+    """(Jaccard, containment of the smaller text in the larger, shared shingles) from bottom-k sketches.
+
+    Both sketches are cut at the smaller of their two thresholds (the k-th
+    smallest hash of a text with more than k shingles, else no cut): below
+    that value each sketch holds ALL of its text's shingles, so the cut
+    sketches are one uniform sample of both sets and give unbiased estimates.
+    Containment is estimated far better this way than from MinHash
+    agreement when the texts differ a lot in length (abridged copies).
+    """
+    sa = np.frombuffer(a.sketch, dtype="<u4")
+    sb = np.frombuffer(b.sketch, dtype="<u4")
+    if not len(sa) or not len(sb):
+        return 0.0, 0.0, 0.0
+    cut = min(
+        int(sa[-1]) if a.shingles > len(sa) else 0xFFFFFFFF,
+        int(sb[-1]) if b.shingles > len(sb) else 0xFFFFFFFF,
+    )
+    ca = sa[: np.searchsorted(sa, cut, side="right")]
+    cb = sb[: np.searchsorted(sb, cut, side="right")]
+    inter = len(np.intersect1d(ca, cb, assume_unique=True))
+    union = len(ca) + len(cb) - inter
+    jaccard = inter / union if union else 0.0
+    small, n_small = (ca, a.shingles) if a.shingles <= b.shingles else (cb, b.shingles)
+    containment = inter / len(small) if len(small) else 0.0
+    return jaccard, containment, containment * n_small
+
+
 # ---------------------------------------------------------------------------- verification
 
 
@@ -268,59 +352,53 @@ def candidate_probability(similarity: float, bands: int, rows: int) -> float:
 class MatchParams:
     """What makes a candidate pair a match (see :func:`verify_pair`)."""
 
-    threshold: float = 0.7
-    containment_threshold: float = 0.9
-    min_overlap: int = 150
+    threshold: float = 0.8
+    containment_threshold: float = 0.95
+    min_overlap: int = 250
     containment_min_jaccard: float = 0.2
     method: str = "jaccard_or_containment"  # or "jaccard", or "none" (every LSH candidate matches)
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    """Share of permutations whose minima agree (unbiased estimate of Jaccard)."""
+    """Share of permutations whose minima agree (the MinHash estimate of Jaccard)."""
     return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
 
 
-def estimate_containment(jaccard: float, n_a: int, n_b: int) -> tuple[float, float]:
-    """(containment of the smaller set in the larger, shared shingles) from Jaccard and set sizes.
-
-    |A n B| = J * (|A| + |B|) / (1 + J); containment = |A n B| / min(|A|, |B|).
-    """
-    small = min(n_a, n_b)
-    if small <= 0:
-        return 0.0, 0.0
-    inter = jaccard * (n_a + n_b) / (1.0 + jaccard)
-    return min(1.0, inter / small), inter
-
-
-def verify_pair(
-    sig_a: np.ndarray, n_a: int, sig_b: np.ndarray, n_b: int, params: MatchParams
-) -> tuple[bool, float]:
-    """Decide whether two documents are near duplicates; returns (match, similarity).
-
-    Match when the estimated Jaccard similarity is at least ``threshold``, or
-    (method ``jaccard_or_containment``) when the estimated containment of the
-    smaller shingle set in the larger is at least ``containment_threshold``
-    AND they share at least ``min_overlap`` shingles AND Jaccard is at least
-    ``containment_min_jaccard``: an abridged copy (a prefix or subset of the
-    original) matches; a short text that only shares a sentence or some
-    boilerplate with a long one does not.  ``similarity`` is the larger of
-    the two estimates.
-    """
-    j = estimate_jaccard(sig_a, sig_b)
-    c, inter = estimate_containment(j, n_a, n_b)
+def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[str, float]:
+    """("jaccard" | "containment" | "", similarity) of a candidate pair (see :func:`verify_pair`)."""
+    j, c, overlap = sketch_estimates(a, b)
     sim = max(j, c)
-    if params.method == "none":
-        return True, sim
-    if j >= params.threshold:
-        return True, sim
+    if params.method == "none" or j >= params.threshold:
+        return JACCARD, sim
     if (
         params.method == "jaccard_or_containment"
         and c >= params.containment_threshold
-        and inter >= params.min_overlap
+        and overlap >= params.min_overlap
         and j >= params.containment_min_jaccard
     ):
-        return True, sim
-    return False, sim
+        return CONTAINMENT, sim
+    return "", sim
+
+
+def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[bool, float]:
+    """Decide whether two texts are near duplicates; returns (match, similarity).
+
+    Match when the estimated Jaccard similarity is at least ``threshold``, or
+    (method ``jaccard_or_containment``) when the smaller text is contained in
+    the larger (containment >= ``containment_threshold``) AND they share at
+    least ``min_overlap`` shingles AND Jaccard is at least
+    ``containment_min_jaccard``: an abridged copy (a prefix or subset of the
+    original) matches; a short text that shares a passage or boilerplate
+    with a long one does not.  ``similarity`` is the larger of the two
+    estimates.  Method ``none`` accepts every candidate (plain MinHash LSH).
+
+    A containment match is not transitive the way a Jaccard match is: the
+    Beam transform attaches a contained text to its single best container
+    only, so a short text found inside several different articles (a series
+    intro, a standard paragraph) cannot bridge them into one cluster.
+    """
+    kind, sim = match_kind(a, b, params)
+    return bool(kind), sim
 
 
 # ---------------------------------------------------------------------------- keepers
@@ -357,16 +435,17 @@ INDEX_SCHEMA = pa.schema(
         pa.field("exact_hash", pa.binary(16), nullable=False),
         pa.field("shingles", pa.int32(), nullable=False),  # distinct shingles; 0 = too short for near matching
         pa.field("signature", pa.binary()),  # num_perm little-endian uint32; null when too short
+        pa.field("sketch", pa.binary()),  # bottom-k shingle hashes, little-endian uint32; null when too short
+        pa.field("lede", pa.binary()),  # 8-byte key of the text's first characters; null when none
     ],
     metadata={"newsflow.table": "dedupe_index", "newsflow.schema_version": "1"},
 )
-"""One row per kept document: about 16 + 4 + 4*num_perm bytes of hashes (528 B at 128
-permutations) plus the id, two timestamps and the date; signatures do not compress."""
+"""One row per kept document: 16 + 4 + 4*num_perm + 4*sketch_size + 8 bytes of hashes (1,564 B
+at 128 permutations and a 256-hash sketch) plus the id and two timestamps; hashes do not
+compress, so that is about what a row costs on disk too."""
 
 
-def index_row(
-    doc: Mapping[str, Any], date: str, key: bytes, n_shingles: int, sig: np.ndarray | None
-) -> dict[str, Any]:
+def index_row(doc: Mapping[str, Any], date: str, key: bytes, fp: Fingerprint | None) -> dict[str, Any]:
     """The index row of a kept document (timestamps stay int seconds)."""
     return {
         "date": date,
@@ -374,8 +453,10 @@ def index_row(
         "published_at": int(doc["published_at"]),
         "collected_at": None if doc.get("collected_at") is None else int(doc["collected_at"]),
         "exact_hash": key,
-        "shingles": int(n_shingles if sig is not None else 0),
-        "signature": None if sig is None else np.ascontiguousarray(sig, dtype="<u4").tobytes(),
+        "shingles": 0 if fp is None else fp.shingles,
+        "signature": None if fp is None else fp.signature,
+        "sketch": None if fp is None else fp.sketch,
+        "lede": None if fp is None or not fp.lede else fp.lede,
     }
 
 
@@ -394,23 +475,21 @@ def _seconds(value: Any) -> int | None:
 
 
 def index_entry(row: Mapping[str, Any], num_perm: int) -> dict[str, Any]:
-    """What matching needs from an index row: node key, exact key, shingle count, signature.
+    """What matching needs from an index row: node key, exact key and fingerprint (or None).
 
     A signature of another length (an index written with other MinHash
     settings) is ignored: the document then takes part in exact matching only.
     """
     published = _seconds(row["published_at"])
     collected = _seconds(row.get("collected_at"))
-    sig = None
-    raw = row.get("signature")
-    if raw is not None and len(raw) == 4 * num_perm and int(row.get("shingles") or 0) > 0:
-        sig = np.frombuffer(bytes(raw), dtype="<u4").astype(np.uint32)
+    fp = None
+    sig, sketch = row.get("signature"), row.get("sketch")
+    if sig is not None and sketch is not None and len(sig) == 4 * num_perm and int(row.get("shingles") or 0) > 0:
+        fp = Fingerprint(int(row["shingles"]), bytes(sig), bytes(sketch), bytes(row.get("lede") or b""))
     return {
         "node": node_key(str(row["doc_id"]), published, collected, earlier=True),
         "exact": bytes(row["exact_hash"]),
-        "shingles": int(row.get("shingles") or 0) if sig is not None else 0,
-        "sig": sig,
-        "published_at": published,
+        "fp": fp,
     }
 
 
@@ -431,6 +510,13 @@ def local_components(nodes: Sequence[str], edges: Iterable[tuple[int, int]]) -> 
                 ri, rj = rj, ri
             parent[rj] = ri
     return [find(i) for i in range(len(nodes))]
+
+
+def best_container(a: tuple[float, str], b: tuple[float, str]) -> tuple[float, str]:
+    """The better of two (similarity, container node) choices: higher similarity, then smaller node."""
+    if a[0] != b[0]:
+        return a if a[0] > b[0] else b
+    return a if a[1] <= b[1] else b
 
 
 def lsh_threshold(bands: int, rows: int) -> float:

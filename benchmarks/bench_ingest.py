@@ -1,0 +1,495 @@
+"""Throughput and memory of the full ingest: plain Python vs DirectRunner (1 and 2 workers), 1x vs 5x.
+
+Corpora are made by ``make_dump_corpus.py`` (from the shared folder) from MasakhaNEWS, at
+``--scale 1`` and ``--scale 5``. Three variants run on each, each in its own process:
+
+* ``baseline``: one process, no Beam: the same library functions the transforms call
+  (``read_source``, ``split_raw_doc``, ``detect``, ``explain_hashtags``, the dedupe maths) and
+  Parquet written with pyarrow through ``rows_to_table`` and the same table specs;
+* ``direct1``: ``pipelines.ingest.run`` on the DirectRunner, one worker (in-memory);
+* ``direct2``: ``--direct_num_workers=2 --direct_running_mode=multi_processing``.
+
+Printed: documents read per second and dump MB per second (time measured inside the process,
+after imports), CPU seconds of the process and its children, the load average around each run
+(other work on the machine slows the multi-process variant most), peak memory of the process
+tree (the sum of the RSS of the process and its children, sampled every 50 ms from /proc) and
+the largest single-process peak RSS (``getrusage``), ratios to the baseline, and the 5x/1x ratios of time and memory.
+
+Examples::
+
+    python benchmarks/bench_ingest.py --quick          # 4 languages' dev.tsv only (a few minutes)
+    python benchmarks/bench_ingest.py                  # all of MasakhaNEWS, 1x and 5x
+    python benchmarks/bench_ingest.py --quick --profile  # plus a cProfile of the direct1 run at 1x
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import inspect
+import json
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+__all__ = ["baseline_ingest", "main"]
+
+VARIANTS = ("baseline", "direct1", "direct2")
+QUICK_LANGS = ("eng", "fra", "hau", "swa")
+GOALS = {"direct2": 1.2, "direct1": 0.7}
+
+
+# ---------------------------------------------------------------------------- the plain-Python baseline
+
+
+def _iter_dump(root: str) -> Iterator[tuple[str, str]]:
+    """(relative path, full path) of every file under ``root``, sorted."""
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            yield os.path.relpath(full, root).replace(os.sep, "/"), full
+
+
+def _lang_kwargs(cfg: Any) -> dict[str, Any]:
+    """``detect`` keyword arguments from the ``lang`` settings, the way DetectLang passes them."""
+    from newsflow.core.lang import detect
+
+    params = inspect.signature(detect).parameters
+    out = {name: getattr(cfg, name) for name in params if name not in ("text", "model") and hasattr(cfg, name)}
+    if "chunk_size" in params:
+        out["chunk_size"] = cfg.chunk_words
+    return out
+
+
+def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict], list[dict]]:
+    """Exact + near duplicates in memory: (kept, duplicates, index rows).
+
+    Calls the per-element functions of ``newsflow.transforms.dedupe`` directly (exact groups,
+    boilerplate lines, fingerprints, LSH bands, bucket verification, similarity to the keeper,
+    resolution); only the shuffles and the distributed connected components are replaced by
+    dicts and one union-find.
+    """
+    from apache_beam import pvalue
+
+    from newsflow.transforms import dedupe as tdd
+
+    def split(outputs: Any) -> Iterator[tuple[str | None, Any]]:
+        for x in outputs or ():
+            yield (x.tag, x.value) if isinstance(x, pvalue.TaggedOutput) else (None, x)
+
+    groups: dict[bytes, list[Any]] = collections.defaultdict(list)
+    for doc in docs:
+        key, item = tdd._key_doc(doc, cfg.exact)
+        groups[key].append(item)
+    exact_fn = tdd._ExactGroupFn()
+    reps: dict[str, dict[str, Any]] = {}
+    members: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for key, items in groups.items():
+        for tag, value in split(exact_fn.process((key, items))):
+            if tag is None:
+                reps[value[0]] = value[1]
+            else:
+                members[value[0]].append(value[1])
+    sigs: dict[str, Any] = {}
+    labels: dict[str, Any] = {}
+    if cfg.near:
+        boiler = None
+        if cfg.boilerplate_min_docs:
+            counts = collections.Counter(k for kv in reps.items() for k, _ in tdd._rep_lines(kv))
+            boiler = frozenset(k for k, n in counts.items() if n >= cfg.boilerplate_min_docs) or None
+        sig_fn = tdd._SignatureFn(cfg)
+        sig_fn.setup()
+        for kv in reps.items():
+            for node, fp in sig_fn.process(kv, boilerplate=boiler) if boiler else sig_fn.process(kv):
+                sigs[node] = fp
+        buckets: dict[bytes, list[Any]] = collections.defaultdict(list)
+        for kv in sigs.items():
+            for key, member in tdd._bands(kv, cfg.bands, cfg.rows):
+                buckets[key].append(member)
+        params = tdd._match_params(cfg)
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while parent.get(x, x) != x:
+                parent[x] = parent.get(parent[x], parent[x])
+                x = parent[x]
+            return x
+
+        pairs: list[tuple[str, str]] = []
+        containers: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
+        for bucket in buckets.values():
+            if len(bucket) > 1:
+                for edge in tdd.bucket_edges(bucket, params, cfg.max_bucket):
+                    if len(edge) == 2:  # (node, keeper) star edges
+                        pairs.append(edge)
+                    elif edge[0] == getattr(tdd, "CONTAINMENT", "containment"):  # (kind, contained, container, sim)
+                        containers[edge[1]].append((edge[3], edge[2]))
+                    else:  # (kind, node, keeper, sim)
+                        pairs.append((edge[1], edge[2]))
+        best_of = getattr(tdd, "_best_of", max)
+        pairs.extend((small, best_of(choices)[1]) for small, choices in containers.items())
+        for a, b in pairs:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        for node in list(parent):
+            keeper = find(node)
+            if keeper != node:
+                g = {"sig": [sigs[keeper]] if keeper in sigs else [], "members": [(node, sigs[node])]}
+                for n, label in tdd._similarity((keeper, g), params):
+                    labels[n] = label
+    resolve = tdd._ResolveFn(cfg.write_index)
+    kept, dups, index = [], [], []
+    for node, rep in reps.items():
+        g = {"rep": [rep], "label": [labels[node]] if node in labels else [], "members": members.get(node, []),
+             "sig": [sigs[node]] if node in sigs else []}
+        for tag, value in split(resolve.process((node, g))):
+            {None: kept, "duplicates": dups, "index": index}[tag].append(value)
+    return kept, dups, index
+
+
+def _write_table(out: str, spec: Any, rows: list[dict[str, Any]], cfg: Any) -> int:
+    """One Parquet file per partition (sorted by the table's row key); returns files written."""
+    import pyarrow.parquet as pq
+
+    from newsflow.schema import rows_to_table
+
+    parts: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for row in rows:
+        parts[spec.partition_dir(row)].append(row)
+    comp = None if cfg.compression == "none" else cfg.compression
+    for part, prow in parts.items():
+        prow.sort(key=spec.row_key)
+        folder = os.path.join(out, spec.name, part)
+        os.makedirs(folder, exist_ok=True)
+        with pq.ParquetWriter(os.path.join(folder, "part-00000-of-00001.parquet"), spec.file_schema,
+                              compression=comp) as writer:
+            for start in range(0, len(prow), cfg.row_group_rows):
+                writer.write_table(rows_to_table(prow[start:start + cfg.row_group_rows], spec.file_schema))
+    return len(parts)
+
+
+def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
+    """The whole ingest in one process without Beam; returns the counts (read, kept, duplicates, rejects)."""
+    from newsflow.core.hashtags import explain_hashtags
+    from newsflow.io.sources import ReadFailure, read_source
+    from newsflow.io.tables import TABLES, register_table
+    from newsflow.schema import make_reject
+    from newsflow.transforms.split_header import split_raw_doc
+
+    read = 0
+    docs: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    for rel, full in _iter_dump(dump):
+        for got in read_source(rel, lambda full=full: open(full, "rb"), cfg.read):  # noqa: SIM115
+            read += 1
+            if isinstance(got, ReadFailure):
+                rejects.append(make_reject(got.source_path, got.doc_index, got.reason, got.detail, got.excerpt))
+                continue
+            chunk = got.chunk
+            data = chunk.data if not chunk.truncated else chunk.data[:4096]
+            kind, value = split_raw_doc({"source_path": got.source_path, "doc_index": chunk.doc_index,
+                                         "data": data, "size": chunk.size}, cfg.parse)
+            (docs if kind == "doc" else rejects).append(value)
+    if cfg.lang.enabled:
+        from newsflow.core.lang import LangModel, detect
+        from newsflow.transforms.detect_lang import doc_text
+
+        model = LangModel(cfg.lang.model_path, cfg.lang.label_map)
+        kwargs = _lang_kwargs(cfg.lang)
+        tagged = []
+        for doc in docs:
+            r = detect(doc_text(doc, cfg.lang.use_hashtags), model, **kwargs)
+            tagged.append({**doc, "lang": r.lang, "lang_score": r.score, "lang_alt": r.alt,
+                           "lang_alt_score": r.alt_score})
+        docs = tagged
+    if cfg.hashtags.enabled:
+        h = cfg.hashtags
+        docs = [{**doc, "hashtags": [d.tag for d in explain_hashtags(
+            doc.get("hashtags_raw") or [], doc.get("lang"), fold_accents=h.fold_accents, drop_numeric=h.drop_numeric,
+            drop_stopwords=h.drop_stopwords, min_length=h.min_length, max_length=h.max_length) if d.rule is None]}
+            for doc in docs]
+    index: list[dict[str, Any]] = []
+    dups: list[dict[str, Any]] = []
+    if cfg.dedupe.enabled:
+        docs, dups, index = _dedupe(docs, cfg.dedupe)
+    tables = {"docs": docs, "duplicates": dups, "rejects": rejects}
+    specs = dict(TABLES)
+    if index:
+        from newsflow.core.dedupe import INDEX_SCHEMA
+
+        specs["index"] = register_table("index", INDEX_SCHEMA)
+        tables["index"] = index
+    for name, rows in tables.items():
+        _write_table(out, specs[name], rows, cfg.output)
+    return {"read": read, "kept": len(docs), "duplicates": len(dups), "rejects": len(rejects)}
+
+
+# ---------------------------------------------------------------------------- one measured run (child process)
+
+
+def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None) -> None:
+    """Run one variant and print one JSON line (counts, seconds, getrusage peaks)."""
+    from newsflow.config import load_config
+
+    cfg = load_config(config)
+    prof = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if prof:
+        prof.enable()
+    if variant == "baseline":
+        counts = baseline_ingest(dump, out, cfg)
+    else:
+        from pipelines.ingest import run
+
+        argv = ["--input", dump, "--output", out, "--output_mode=overwrite", "--quiet", "--runner=DirectRunner"]
+        if config:
+            argv += ["--config", config]
+        if variant == "direct2":
+            argv += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+        manifest = run(argv)
+        counts = {k: _count(manifest, k) for k in ("read", "kept", "duplicates", "rejects")}
+    seconds = time.perf_counter() - started
+    if prof:
+        prof.disable()
+        prof.dump_stats(profile)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    print(json.dumps({
+        "variant": variant, "seconds": seconds, **counts,
+        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
+        "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }))
+
+
+def _count(manifest: dict[str, Any], key: str) -> int:
+    """A count from the manifest (``counts.<key>`` or top-level ``<key>``; an int or a {total} mapping)."""
+    value = (manifest.get("counts") or {}).get(key, manifest.get(key, 0))
+    if isinstance(value, dict):
+        value = value.get("total", sum(v for v in value.values() if isinstance(v, int)))
+    return int(value or 0)
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Sum of the RSS of ``pid`` and all its descendants (Linux /proc), in MB."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(entry))
+        rss[int(entry)] = int(fields[21])
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0) * page
+        todo.extend(children.get(p, []))
+    return total / 2**20
+
+
+def measure(variant: str, dump: str, out: str, config: str | None, profile: str | None = None) -> dict[str, Any]:
+    """Run ``variant`` in a child process; its JSON line plus the sampled peak tree RSS."""
+    load_before = os.getloadavg()[0]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_child", variant, dump, out, config or "",
+           profile or ""]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            if os.path.isdir("/proc"):
+                peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed (status {proc.returncode}):\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["tree_peak_rss_mb"] = peak[0]
+    result["load_before"] = load_before
+    return result
+
+
+# ---------------------------------------------------------------------------- corpora, report, profile
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("NEWSFLOW_SHARED", REPO.parent / "shared")).resolve()
+
+
+def make_corpus(work: Path, scale: int, quick: bool, shared: Path) -> Path:
+    """A dump corpus made by make_dump_corpus.py; returns its dump folder."""
+    source = shared / "corpora" / "masakhanews"
+    if quick:
+        subset = work / "masakhanews-quick"
+        for lang in QUICK_LANGS:
+            (subset / lang).mkdir(parents=True, exist_ok=True)
+            link = subset / lang / "dev.tsv"
+            if not link.exists():
+                link.symlink_to(source / lang / "dev.tsv")
+        source = subset
+    out = work / f"corpus-{scale}x"
+    if not (out / "dump").is_dir():
+        subprocess.run([sys.executable, str(shared / "tools" / "make_dump_corpus.py"), "--out", str(out),
+                        "--masakhane", str(source), "--scale", str(scale)], check=True, capture_output=True)
+    return out / "dump"
+
+
+def _dump_mb(dump: Path) -> float:
+    return sum(p.stat().st_size for p in dump.rglob("*") if p.is_file()) / 1e6
+
+
+_STAGES = (
+    ("read (sources, decompression)", ("newsflow/io/sources.py", "newsflow/io/read_dump.py", "gzip.py", "tarfile.py",
+                                       "zipfile.py", "_compression.py", "bz2.py", "lzma.py")),
+    ("parse (SplitHeader)", ("newsflow/core/parse.py", "newsflow/transforms/split_header.py")),
+    ("lang (DetectLang, fastText)", ("newsflow/core/lang.py", "newsflow/transforms/detect_lang.py", "fasttext")),
+    ("hashtags", ("newsflow/core/hashtags.py", "newsflow/transforms/normalize_hashtags.py")),
+    ("dedupe", ("newsflow/core/dedupe.py", "newsflow/transforms/dedupe.py", "newsflow/io/dedupe_index.py")),
+    ("write (WriteTables, Parquet)", ("newsflow/io/write_tables.py", "newsflow/io/tables.py", "newsflow/schema.py",
+                                      "pyarrow")),
+    ("Beam coders/pickling", ("apache_beam/coders", "pickle", "cloudpickle", "dill")),
+    ("Beam runner/worker overhead", ("apache_beam/",)),
+)
+
+
+def profile_report(path: str, top: int = 25) -> str:
+    """Own time per stage (by source file) and the top functions of a cProfile dump."""
+    stats = pstats.Stats(path)
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    by_stage: dict[str, float] = collections.Counter()
+    for (filename, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename}:{func}"
+        stage = next((name for name, marks in _STAGES if any(m in where for m in marks)), "other (stdlib, numpy...)")
+        by_stage[stage] += tt
+    lines = [f"profile: {total:.1f} s of own time in this process (worker processes are not included)",
+             "own time by stage:"]
+    for stage, tt in sorted(by_stage.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {stage:<34} {tt:8.2f} s  {100 * tt / max(total, 1e-9):5.1f}%")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    lines.append(f"top {top} functions by own time (calls, own s, cumulative s):")
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in rows:
+        short = filename.split("site-packages/")[-1].replace(str(REPO) + "/", "")
+        lines.append(f"  {nc:>9} {tt:8.2f} {ct:8.2f}  {short}:{line}({func})")
+    return "\n".join(lines)
+
+
+def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float]) -> str:
+    lines = []
+    head = f"{'scale':>5} {'variant':<9} {'docs':>7} {'kept':>7} {'dups':>6} {'rej':>4} {'sec':>8} {'docs/s':>8} " \
+           f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9}"
+    lines.append(head)
+    for scale, by_variant in results.items():
+        base = by_variant.get("baseline")
+        for variant, r in by_variant.items():
+            ratio = base["seconds"] / r["seconds"] if base else float("nan")
+            maxrss = max(r["self_maxrss_mb"], r["children_maxrss_mb"])
+            lines.append(f"{scale:>4}x {variant:<9} {r['read']:>7} {r['kept']:>7} {r['duplicates']:>6} "
+                         f"{r['rejects']:>4} {r['seconds']:>8.1f} {r['read'] / r['seconds']:>8.1f} "
+                         f"{mb[scale] / r['seconds']:>6.2f} {ratio:>6.2f}x {r['cpu_seconds']:>7.1f} "
+                         f"{r['tree_peak_rss_mb']:>10.0f} "
+                         f"{maxrss:>9.0f}")
+    lines.append("goals: direct2 >= 1.2x baseline throughput, direct1 >= 0.7x; 5x time <= 5 x 1x time; "
+                 "peak memory 5x <= 3 x 1x")
+    for scale, by_variant in results.items():
+        base = by_variant.get("baseline")
+        for variant, goal in GOALS.items():
+            if base and variant in by_variant:
+                got = base["seconds"] / by_variant[variant]["seconds"]
+                lines.append(f"  {scale}x {variant}: {got:.3f}x baseline (goal {goal}x): "
+                             f"{'met' if got >= goal else 'NOT met'}")
+    scales = sorted(results)
+    if len(scales) >= 2:
+        lo, hi = scales[0], scales[-1]
+        for variant in results[lo]:
+            if variant not in results[hi]:
+                continue
+            a, b = results[lo][variant], results[hi][variant]
+            t_ratio = b["seconds"] / a["seconds"]
+            m_ratio = b["tree_peak_rss_mb"] / max(a["tree_peak_rss_mb"], 1e-9)
+            docs_ratio = b["read"] / max(a["read"], 1)
+            lines.append(f"  {variant}: time {hi}x/{lo}x = {t_ratio:.2f} for {docs_ratio:.2f}x the documents "
+                         f"({'no worse than linear' if t_ratio <= docs_ratio * 1.05 else 'WORSE than linear'}); "
+                         f"peak tree RSS {hi}x/{lo}x = {m_ratio:.2f} "
+                         f"({'within' if m_ratio <= 3 else 'OVER'} the 3x goal)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Make the corpora, run every variant on each, print the table (and the profile)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_child":
+        _child(argv[1], argv[2], argv[3], argv[4] or None, argv[5] or None)
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_LANGS)} dev.tsv")
+    ap.add_argument("--scales", default="1,5", help="comma-separated corpus scales (default 1,5)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    ap.add_argument("--config", default=None, help="newsflow settings for every variant (default: built-in)")
+    ap.add_argument("--work", default=None, help="folder for corpora and outputs (default: a temporary one)")
+    ap.add_argument("--profile", action="store_true", help="also profile direct1 at the smallest scale")
+    ap.add_argument("--shared", default=str(_shared_dir()), help="the shared folder (corpora, tools)")
+    args = ap.parse_args(argv)
+    work = Path(args.work or tempfile.mkdtemp(prefix="newsflow-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    scales = [int(s) for s in args.scales.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        ap.error(f"unknown variants: {sorted(unknown)}")
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    mb: dict[int, float] = {}
+    try:
+        for scale in scales:
+            dump = make_corpus(work, scale, args.quick, Path(args.shared))
+            mb[scale] = _dump_mb(dump)
+            print(f"corpus {scale}x: {dump} ({mb[scale]:.1f} MB)", flush=True)
+            results[scale] = {}
+            for variant in variants:
+                out = work / f"out-{scale}x-{variant}"
+                shutil.rmtree(out, ignore_errors=True)
+                results[scale][variant] = r = measure(variant, str(dump), str(out), args.config)
+                print(f"  {variant}: {r['seconds']:.1f} s, {r['read']} docs read, load average before/after "
+                      f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
+    finally:  # what was measured is printed even when a later run fails
+        print(_report({k: v for k, v in results.items() if v}, mb), flush=True)
+    if args.profile:
+        scale = min(scales)
+        prof = work / "direct1.prof"
+        out = work / "out-profile"
+        shutil.rmtree(out, ignore_errors=True)
+        r = measure("direct1", str(make_corpus(work, scale, args.quick, Path(args.shared))), str(out), args.config,
+                    profile=str(prof))
+        print(f"profiled direct1 at {scale}x: {r['seconds']:.1f} s under cProfile; stats in {prof}")
+        print(profile_report(str(prof)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

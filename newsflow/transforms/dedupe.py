@@ -1,0 +1,528 @@
+"""Dedupe: remove exact and near-duplicate documents, keeping one deterministic copy per cluster.
+
+::
+
+    result = docs | Dedupe(DedupeConfig(), against="gs://bucket/out/2024-07-01")
+    result.kept        # Doc dicts that survive, unchanged
+    result.duplicates  # {doc_id, source_path, doc_index, kept_id, method, similarity, published_at, lang}
+    result.index       # rows of INDEX_SCHEMA describing what this run kept (for later runs)
+
+Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
+
+1. Exact: group by the 16-byte hash of the normalized text; the group's
+   smallest keeper key is its representative, the others are exact copies.
+2. Boilerplate: count, per normalized line, the representatives that contain
+   it; lines found in ``boilerplate_min_docs`` or more are ignored when shingling.
+3. Signatures: MinHash over shingles of each representative with at least
+   ``min_shingles`` shingles (shorter texts are matched exactly only).
+4. LSH: group by band key; inside a bucket, candidate pairs are verified
+   (:func:`~newsflow.core.dedupe.verify_pair`) and a local union-find turns the
+   verified pairs into star edges (member -> bucket-local keeper).
+5. Connected components: ``cc_rounds`` alternations of large-star/small-star
+   (Kiveris et al. 2014, O(log^2 n) rounds worst case; dup graphs are stars
+   after the bucket step, so a few rounds suffice), then 3 pointer-jumping
+   rounds and a check; a node whose target is still not a root is KEPT, so
+   every kept_id names a kept document (counter ``dedupe_cc_unresolved``).
+6. Resolve: each representative and its exact copies get the component's
+   keeper; similarity is measured between each duplicate and its keeper.
+
+Documents of an earlier run's index (``against``) join stages 1, 4 and 5 with
+keeper keys that sort first, so they always win and are never emitted.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+
+from newsflow.config import DedupeConfig
+from newsflow.core.dedupe import (
+    CONTAINMENT,
+    JACCARD,
+    Fingerprint,
+    MatchParams,
+    MinHasher,
+    best_container,
+    bucket_keys,
+    exact_key,
+    fingerprint,
+    index_row,
+    kept_id_of,
+    lede_key,
+    line_keys,
+    local_components,
+    match_kind,
+    node_key,
+    normalize_text,
+    shingle_hashes,
+    strip_lines,
+    verify_pair,
+)
+from newsflow.metrics import counter
+from newsflow.schema import epoch_to_datetime
+
+__all__ = ["Dedupe", "DedupeResult", "bucket_edges", "text_fingerprint"]
+
+_LOGGER = logging.getLogger(__name__)
+_REP = "rep"
+_MEMBER = "member"
+_LINE_MIN_CHARS = 20
+
+
+class DedupeResult(NamedTuple):
+    """The three outputs of :class:`Dedupe`."""
+
+    kept: beam.PCollection
+    duplicates: beam.PCollection
+    index: beam.PCollection
+
+
+def _match_params(cfg: DedupeConfig) -> MatchParams:
+    return MatchParams(
+        threshold=cfg.threshold,
+        containment_threshold=cfg.containment_threshold,
+        min_overlap=cfg.min_overlap,
+        containment_min_jaccard=cfg.containment_min_jaccard,
+        method=cfg.verification,
+    )
+
+
+def _date_of(published_at: int) -> str:
+    try:
+        d = epoch_to_datetime(int(published_at))
+    except (TypeError, ValueError, OverflowError):
+        return "0000-00-00"
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def _doc_node(doc: dict[str, Any]) -> str:
+    return node_key(str(doc["doc_id"]), doc.get("published_at"), doc.get("collected_at"))
+
+
+def _duplicate(doc: dict[str, Any], kept_id: str, method: str, similarity: float) -> dict[str, Any]:
+    return {
+        "doc_id": doc["doc_id"],
+        "source_path": doc["source_path"],
+        "doc_index": doc["doc_index"],
+        "kept_id": kept_id,
+        "method": method,
+        "similarity": float(similarity),
+        "published_at": doc.get("published_at"),
+        "lang": doc.get("lang"),
+    }
+
+
+# ---------------------------------------------------------------------------- 1. exact
+
+
+def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, Any]]:
+    key = exact_key(doc.get("text") or "") if exact else b"id:" + _doc_node(doc).encode("utf-8")
+    return key, ("doc", doc)
+
+
+def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, Any]]:
+    return entry["exact"], ("idx", entry)
+
+
+class _ExactGroupFn(beam.DoFn):
+    """One exact group -> its representative (main) and its other members (tag ``member``)."""
+
+    def process(self, kv: tuple[bytes, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
+        key, items = kv
+        best_node, best = None, None
+        docs = []
+        for kind, item in items:
+            node = item["node"] if kind == "idx" else _doc_node(item)
+            if kind == "doc":
+                docs.append((node, item))
+            if best_node is None or node < best_node:
+                best_node, best = node, (kind, item)
+        if best is None or not docs:
+            return  # only earlier-run documents: nothing of this run to decide
+        kind, item = best
+        rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
+               "entry": item if kind == "idx" else None}
+        yield (best_node, rep)
+        for node, doc in docs:
+            if node != best_node:
+                counter("dedupe_exact_copies").inc()
+                yield pvalue.TaggedOutput(_MEMBER, (best_node, doc))
+
+
+# ---------------------------------------------------------------------------- 2. boilerplate
+
+
+def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
+    doc = kv[1]["doc"]
+    if doc is not None:
+        for key in line_keys(doc.get("text") or "", _LINE_MIN_CHARS):
+            yield key, 1
+
+
+class _ToFrozenSet(beam.CombineFn):
+    """Set union (the boilerplate line keys; bounded by the number of recurring lines)."""
+
+    def create_accumulator(self) -> set[bytes]:
+        return set()
+
+    def add_input(self, acc: set[bytes], x: bytes) -> set[bytes]:
+        acc.add(x)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[set[bytes]]) -> set[bytes]:
+        out: set[bytes] = set()
+        for a in accs:
+            out |= a
+        return out
+
+    def extract_output(self, acc: set[bytes]) -> frozenset[bytes]:
+        return frozenset(acc)
+
+
+# ---------------------------------------------------------------------------- 3. signatures
+
+
+class _SignatureFn(beam.DoFn):
+    """(node, rep) -> (node, Fingerprint) for texts long enough for near matching."""
+
+    def __init__(self, cfg: DedupeConfig) -> None:
+        self._cfg = cfg
+        self._hasher: MinHasher | None = None
+
+    def setup(self) -> None:
+        self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
+
+    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
+                ) -> Iterator[tuple[str, Fingerprint]]:
+        node, rep = kv
+        if rep["entry"] is not None:
+            if rep["entry"]["fp"] is not None:
+                yield node, rep["entry"]["fp"]
+            return
+        cfg = self._cfg
+        assert self._hasher is not None
+        fp = text_fingerprint(rep["doc"].get("text") or "", cfg, boilerplate, self._hasher)
+        if fp is None:
+            counter("dedupe_too_short_for_near").inc()
+            return
+        yield node, fp
+
+
+def text_fingerprint(
+    text: str, cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
+) -> Fingerprint | None:
+    """Fingerprint for near matching, boilerplate lines left out (unless little else remains).
+
+    None when the text has fewer than ``min_shingles`` shingles (exact matching only).
+    """
+    if boilerplate:
+        stripped = strip_lines(text, boilerplate, _LINE_MIN_CHARS)
+        if stripped != text:
+            norm = normalize_text(stripped)
+            shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
+            if len(shingles) >= cfg.min_shingles:
+                return fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
+    norm = normalize_text(text)
+    shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
+    if len(shingles) < cfg.min_shingles:
+        return None
+    return fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
+
+
+# ---------------------------------------------------------------------------- 4. LSH buckets
+
+
+def _bands(kv: tuple[str, Fingerprint], bands: int, rows: int) -> Iterator[tuple[bytes, Any]]:
+    node, fp = kv
+    for key in bucket_keys(fp, bands, rows):
+        yield key, (node, fp)
+
+
+def bucket_edges(
+    members: Iterable[tuple[str, Fingerprint]], params: MatchParams, max_bucket: int
+) -> Iterator[tuple[str, str, str, float]]:
+    """Verified edges of one LSH bucket as (kind, node, other, similarity).
+
+    Members are sorted by keeper key; each is compared with every earlier
+    member, or with the first ``max_bucket`` only in an oversized bucket.
+    Pairs of two earlier-run documents are not compared (both stay kept).
+    Jaccard matches come out as star edges (``"jaccard"``, node, bucket-local
+    keeper) after a local union-find; containment matches as one edge per
+    contained text to its best container in the bucket (``"containment"``,
+    contained, container, similarity).
+    """
+    items = sorted({m[0]: m for m in members}.values())
+    if len(items) < 2:
+        return
+    nodes = [it[0] for it in items]
+    edges = []
+    contained: dict[int, tuple[float, str]] = {}
+    for j in range(1, len(items)):
+        for i in range(min(j, max_bucket)):
+            if nodes[i][0] == "0" and nodes[j][0] == "0":
+                continue
+            kind, sim = match_kind(items[i][1], items[j][1], params)
+            if kind == JACCARD:
+                edges.append((i, j))
+            elif kind == CONTAINMENT:
+                small, big = (i, j) if items[i][1].shingles < items[j][1].shingles else (j, i)
+                choice = (sim, nodes[big])
+                contained[small] = best_container(contained[small], choice) if small in contained else choice
+    if edges:
+        roots = local_components(nodes, edges)
+        for i, r in enumerate(roots):
+            if r != i:
+                yield JACCARD, nodes[i], nodes[r], 1.0
+    for small, (sim, big) in sorted(contained.items()):
+        yield CONTAINMENT, nodes[small], big, sim
+
+
+def _best_of(choices: Iterable[tuple[float, str]]) -> tuple[float, str]:
+    best = None
+    for c in choices:
+        best = c if best is None else best_container(best, c)
+    assert best is not None
+    return best
+
+
+# ---------------------------------------------------------------------------- 5. components
+
+
+def _both_ways(edge: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    u, v = edge
+    if u != v:
+        yield u, v
+        yield v, u
+
+
+def _large_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    """Connect every larger neighbor of u to the smallest node of u's neighborhood."""
+    u, nbrs = kv
+    ns = set(nbrs)
+    m = min(ns | {u})
+    for v in ns:
+        if v > u:
+            yield v, m
+
+
+def _small_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    """Connect u and its smaller neighbors to the smallest of them."""
+    u, nbrs = kv
+    small = {v for v in nbrs if v < u} | {u}
+    m = min(small)
+    for v in small:
+        if v != m:
+            yield v, m
+
+
+def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    u, nbrs = kv
+    m = min(set(nbrs) | {u})
+    if m < u:
+        yield u, m
+
+
+def _jump(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+    """Pointer jumping: every child of x now points at x's parent (or at x when x is a root)."""
+    x, g = kv
+    up = g["parent"][0] if g["parent"] else x
+    for child in g["children"]:
+        yield child, up
+
+
+def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved)."""
+    x, g = kv
+    if g["parent"]:
+        counter("dedupe_cc_unresolved").inc(len(g["children"]))
+        return
+    for child in g["children"]:
+        yield child, x
+
+
+class _Components(beam.PTransform):
+    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node."""
+
+    def __init__(self, rounds: int, jumps: int = 3) -> None:
+        super().__init__()
+        self._rounds = rounds
+        self._jumps = jumps
+
+    def expand(self, edges: beam.PCollection) -> beam.PCollection:
+        for r in range(self._rounds):
+            edges = (
+                edges
+                | f"LargeBoth{r}" >> beam.FlatMap(_both_ways)
+                | f"LargeGroup{r}" >> beam.GroupByKey()
+                | f"LargeStar{r}" >> beam.FlatMap(_large_star)
+                | f"SmallBoth{r}" >> beam.FlatMap(_both_ways)
+                | f"SmallGroup{r}" >> beam.GroupByKey()
+                | f"SmallStar{r}" >> beam.FlatMap(_small_star)
+            )
+        parents = (
+            edges
+            | "ParentBoth" >> beam.FlatMap(_both_ways)
+            | "ParentGroup" >> beam.GroupByKey()
+            | "Parent" >> beam.FlatMap(_parent)
+        )
+        for r in range(self._jumps + 1):
+            by_child = parents
+            by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0]))
+            grouped = {"parent": by_child, "children": by_parent} | f"JumpJoin{r}" >> beam.CoGroupByKey()
+            if r < self._jumps:
+                parents = grouped | f"Jump{r}" >> beam.FlatMap(_jump)
+            else:
+                parents = grouped | "CheckRoots" >> beam.FlatMap(_check_roots)
+        return parents
+
+
+# ---------------------------------------------------------------------------- 6. resolve
+
+
+def _to_keeper(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Fingerprint]]]:
+    node, g = kv
+    for keeper in g["keeper"]:
+        for fp in g["sig"][:1]:
+            yield keeper, (node, fp)
+
+
+def _similarity(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, Any]]:
+    keeper, g = kv
+    kfp = g["sig"][:1]
+    for node, fp in g["members"]:
+        sim = verify_pair(fp, kfp[0], params)[1] if kfp else 0.0
+        yield node, (keeper, sim)
+
+
+class _ResolveFn(beam.DoFn):
+    """Per representative: kept doc + index row, or near duplicate; plus its exact copies."""
+
+    def __init__(self, write_index: bool) -> None:
+        self._write_index = write_index
+
+    def process(self, kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+        node, g = kv
+        if not g["rep"]:
+            return
+        rep = g["rep"][0]
+        label = g["label"][0] if g["label"] else None
+        if label is not None:
+            keeper, sim = label
+            kept_id = kept_id_of(keeper)
+            if rep["doc"] is not None:
+                counter("dedupe_near_duplicates").inc()
+                yield pvalue.TaggedOutput("duplicates", _duplicate(rep["doc"], kept_id, "near", sim))
+            for doc in g["members"]:
+                yield pvalue.TaggedOutput("duplicates", _duplicate(doc, kept_id, "near", sim))
+            return
+        kept_id = kept_id_of(node)
+        for doc in g["members"]:
+            yield pvalue.TaggedOutput("duplicates", _duplicate(doc, kept_id, "exact", 1.0))
+        doc = rep["doc"]
+        if doc is None:
+            return
+        counter("dedupe_kept").inc()
+        yield doc
+        if self._write_index:
+            fp = g["sig"][0] if g["sig"] else None
+            yield pvalue.TaggedOutput("index", index_row(doc, _date_of(doc["published_at"]), rep["exact"], fp))
+
+
+# ---------------------------------------------------------------------------- the transform
+
+
+class Dedupe(beam.PTransform):
+    """Exact + near-duplicate removal with a deterministic keeper per cluster.
+
+    Args:
+      config: the ``dedupe`` settings (:class:`~newsflow.config.DedupeConfig`).
+      against: earlier output folder(s) or index folder(s), comma-separated;
+        documents of this run that duplicate one of them are removed with
+        ``kept_id`` naming the earlier document.
+    """
+
+    def __init__(self, config: DedupeConfig = DedupeConfig(), against: str | None = None) -> None:  # noqa: B008
+        super().__init__()
+        config.validate()
+        self._cfg = config
+        self._against = against
+
+    def expand(self, docs: beam.PCollection) -> DedupeResult:
+        cfg = self._cfg
+        p = docs.pipeline
+        if not cfg.enabled:
+            return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]))
+        keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
+        if self._against:
+            from newsflow.io.dedupe_index import ReadDedupeIndex
+
+            newest = (
+                docs
+                | "PublishedAt" >> beam.Map(lambda d: int(d["published_at"]))
+                | "Newest" >> beam.CombineGlobally(max).without_defaults()
+            )
+            entries = p | "ReadIndex" >> ReadDedupeIndex(
+                self._against, cfg.num_perm, cfg.index_retention_days,
+                newest=beam.pvalue.AsSingleton(newest, default_value=None),
+            )
+            keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
+        exact = (
+            keyed
+            | "GroupExact" >> beam.GroupByKey()
+            | "ExactGroups" >> beam.ParDo(_ExactGroupFn()).with_outputs(_MEMBER, main=_REP)
+        )
+        reps, members = exact[_REP], exact[_MEMBER]
+        parts: dict[str, beam.PCollection] = {"rep": reps, "members": members}
+        if cfg.near:
+            boiler = None
+            if cfg.boilerplate_min_docs:
+                boiler = beam.pvalue.AsSingleton(
+                    reps
+                    | "RepLines" >> beam.FlatMap(_rep_lines)
+                    | "CountLines" >> beam.CombinePerKey(sum)
+                    | "Recurring" >> beam.Filter(lambda kv, k: kv[1] >= k, cfg.boilerplate_min_docs)
+                    | "LineKeys" >> beam.Keys()
+                    | "Boilerplate" >> beam.CombineGlobally(_ToFrozenSet()),
+                )
+            sig_fn = _SignatureFn(cfg)
+            sigs = reps | "Signatures" >> (beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn))
+            params = _match_params(cfg)
+            verified = (
+                sigs
+                | "BandKeys" >> beam.FlatMap(_bands, cfg.bands, cfg.rows)
+                | "GroupBands" >> beam.GroupByKey()
+                | "VerifyBuckets" >> beam.FlatMap(lambda kv, pr, mb: bucket_edges(kv[1], pr, mb), params,
+                                                  cfg.max_bucket)
+            )
+            similar = (
+                verified
+                | "JaccardEdges" >> beam.Filter(lambda e: e[0] == JACCARD)
+                | "JaccardPairs" >> beam.Map(lambda e: (e[1], e[2]))
+            )
+            container = (
+                verified
+                | "ContainmentEdges" >> beam.Filter(lambda e: e[0] == CONTAINMENT)
+                | "ByContained" >> beam.Map(lambda e: (e[1], (e[3], e[2])))
+                | "BestContainer" >> beam.CombinePerKey(_best_of)
+                | "ContainerPairs" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+            )
+            edges = (similar, container) | "AllEdges" >> beam.Flatten()
+            keepers = edges | "Components" >> _Components(cfg.cc_rounds)
+            to_keeper = {"keeper": keepers, "sig": sigs} | "JoinNodeSig" >> beam.CoGroupByKey() \
+                | "ToKeeper" >> beam.FlatMap(_to_keeper)
+            labels = {"members": to_keeper, "sig": sigs} | "JoinKeeperSig" >> beam.CoGroupByKey() \
+                | "Similarity" >> beam.FlatMap(_similarity, params)
+            parts["label"] = labels
+            parts["sig"] = sigs
+        else:
+            parts["label"] = p | "NoLabels" >> beam.Create([])
+            parts["sig"] = p | "NoSigs" >> beam.Create([])
+        resolved = (
+            parts
+            | "JoinResolve" >> beam.CoGroupByKey()
+            | "Resolve" >> beam.ParDo(_ResolveFn(cfg.write_index)).with_outputs("duplicates", "index", main="kept")
+        )
+        return DedupeResult(resolved.kept, resolved.duplicates, resolved.index)

@@ -1,0 +1,294 @@
+"""Pure tests of newsflow.core.dedupe: normalization, shingles, MinHash, LSH math, verification, keepers."""
+from __future__ import annotations
+
+import csv
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from newsflow.core.dedupe import (
+    INDEX_SCHEMA,
+    Fingerprint,
+    MatchParams,
+    MinHasher,
+    band_keys,
+    best_container,
+    candidate_probability,
+    estimate_jaccard,
+    exact_key,
+    fingerprint,
+    index_entry,
+    index_row,
+    kept_id_of,
+    line_keys,
+    local_components,
+    lsh_threshold,
+    match_kind,
+    node_key,
+    normalize_text,
+    shingle_hashes,
+    sketch_estimates,
+    strip_lines,
+    verify_pair,
+)
+
+
+def _articles(shared_dir, lang: str = "eng", limit: int = 400) -> list[str]:
+    csv.field_size_limit(sys.maxsize)
+    path = shared_dir / "corpora" / "masakhanews" / lang / "dev.tsv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh, delimiter="\t")]
+    return [t for t in texts if len(t) > 800][:limit]
+
+
+# ---------------------------------------------------------------------------- normalization
+
+
+def test_normalize_unifies_typography_case_and_spacing():
+    a = "\u201cHello\u201d \u2014 World\u2019s  BEST\u00a0caf\u00e9!\r\nNext line\u2026"
+    b = '"hello" - world\'s best cafe\u0301\nnext   line...'
+    assert normalize_text(a) == normalize_text(b) == "hello world s best caf\u00e9 next line"
+    assert normalize_text("\uff21\uff22\uff23 \ufb01le") == "abc file"  # full-width and ligature (NFKC)
+    assert normalize_text("co\u00adoperate") == "cooperate"  # soft hyphen removed
+    assert normalize_text("Stra\u00dfe") == normalize_text("STRASSE")  # case folding, not lower()
+
+
+def test_exact_key_groups_byte_different_copies_only():
+    base = "The minister said on Monday that talks would resume."
+    assert exact_key(base) == exact_key("  the MINISTER said on monday, that talks would resume!  ")
+    assert exact_key(base) == exact_key(base.replace(" ", "\n"))
+    assert exact_key(base) != exact_key(base.replace("Monday", "Tuesday"))
+    assert len(exact_key(base)) == 16
+    # punctuation-only texts do not all share one key
+    assert exact_key("...") != exact_key("!!!")
+    assert exact_key("...") == exact_key(" ... ")
+
+
+def test_line_keys_and_strip_lines():
+    text = "Follow us on all our social media channels\nThe real story is here and it is long enough\nshort"
+    keys = line_keys(text)
+    assert len(keys) == 2  # "short" is under the minimum line length
+    drop = {line_keys("FOLLOW us on all our social media channels!")[0]}
+    assert strip_lines(text, drop) == "The real story is here and it is long enough\nshort"
+    assert strip_lines(text, set()) == text
+
+
+# ---------------------------------------------------------------------------- shingles
+
+
+def test_char_shingles_match_a_plain_python_reference():
+    norm = normalize_text("Les délégations de Venezuela et des États-Unis se sont réunies")
+    got = shingle_hashes(norm, "char", 5)
+    assert got.dtype == np.uint64 and np.all(np.diff(got.astype(np.float64)) >= 0)
+    grams = {norm[i : i + 5] for i in range(len(norm) - 4)}
+    assert len(got) == len(grams)
+    # same gram -> same hash, wherever it occurs
+    assert set(shingle_hashes("abcde abcde", "char", 5).tolist()) == set(
+        shingle_hashes("abcde abcde abcde", "char", 5).tolist()
+    )
+
+
+def test_word_shingles_and_short_texts():
+    words = shingle_hashes("a bb ccc dddd", "word", 2)
+    assert len(words) == 3
+    assert len(shingle_hashes("a bb ccc dddd a bb", "word", 2)) == 4  # "a bb" repeats
+    assert len(shingle_hashes("abc", "char", 5)) == 1  # shorter than one shingle: the whole text
+    assert len(shingle_hashes("", "char", 5)) == 0
+    assert not set(shingle_hashes("abc", "char", 5).tolist()) & set(shingle_hashes("abcd", "char", 5).tolist())
+    with pytest.raises(ValueError):
+        shingle_hashes("abc", "bytes", 3)
+
+
+def test_hashes_are_the_same_in_another_process():
+    code = (
+        "from newsflow.core.dedupe import *;"
+        "print(exact_key('Hello world').hex(), MinHasher(16, 7).signature("
+        "shingle_hashes(normalize_text('Deterministic across processes, please'))).tolist())"
+    )
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={"PYTHONHASHSEED": seed, "PYTHONPATH": "."}).stdout
+        for seed in ("1", "2")
+    }
+    here = f"{exact_key('Hello world').hex()} " + str(
+        MinHasher(16, 7).signature(shingle_hashes(normalize_text("Deterministic across processes, please"))).tolist()
+    )
+    assert outs == {here + "\n"}
+
+
+# ---------------------------------------------------------------------------- MinHash
+
+
+def test_identical_texts_identical_signatures_and_empty_set():
+    mh = MinHasher(64, seed=3)
+    s = shingle_hashes(normalize_text("one two three four five six seven eight nine ten"))
+    assert np.array_equal(mh.signature(s), mh.signature(s.copy()))
+    assert np.all(mh.signature(np.empty(0, dtype=np.uint64)) == 0xFFFFFFFF)
+    assert not np.array_equal(MinHasher(64, seed=4).signature(s), mh.signature(s))
+
+
+def test_chunking_does_not_change_the_signature():
+    rng = np.random.default_rng(0)
+    s = np.unique(rng.integers(0, 2**63, size=5000, dtype=np.uint64))
+    assert np.array_equal(MinHasher(32, chunk_rows=7).signature(s), MinHasher(32, chunk_rows=100000).signature(s))
+
+
+def test_estimated_jaccard_tracks_true_jaccard(shared_dir):
+    texts = _articles(shared_dir, limit=150)
+    mh = MinHasher(128, seed=1)
+    rnd = random.Random(5)
+    errors = []
+    for text in texts:
+        norm = normalize_text(text)
+        cut = rnd.randint(len(norm) // 4, len(norm))
+        start = rnd.randint(0, len(norm) // 5)
+        a, b = shingle_hashes(norm), shingle_hashes(norm[start:cut])
+        true = len(np.intersect1d(a, b)) / len(np.union1d(a, b))
+        errors.append(estimate_jaccard(mh.signature(a), mh.signature(b)) - true)
+    errors = np.array(errors)
+    assert abs(errors.mean()) < 0.015  # unbiased
+    assert errors.std() < 0.06  # about sqrt(J(1-J)/128) <= 0.044
+    assert np.mean(np.abs(errors) > 0.15) < 0.01
+
+
+# ---------------------------------------------------------------------------- LSH
+
+
+def test_s_curve_probabilities():
+    assert candidate_probability(1.0, 32, 4) == 1.0
+    assert candidate_probability(0.0, 32, 4) == 0.0
+    assert candidate_probability(0.8, 32, 4) > 0.9999
+    assert 0.85 < candidate_probability(0.5, 32, 4) < 0.9
+    assert candidate_probability(0.1, 32, 4) < 0.004
+    sims = np.linspace(0, 1, 21)
+    probs = [candidate_probability(s, 20, 5) for s in sims]
+    assert all(b >= a for a, b in zip(probs, probs[1:], strict=False))  # monotone
+    assert abs(lsh_threshold(32, 4) - (1 / 32) ** 0.25) < 1e-12
+
+
+def test_band_keys_empirical_rate_follows_the_s_curve():
+    rng = np.random.default_rng(1)
+    mh = MinHasher(128, seed=1)
+    hits = 0
+    trials = 300
+    for _ in range(trials):
+        common = rng.integers(0, 2**63, size=500, dtype=np.uint64)
+        a = np.unique(np.concatenate([common, rng.integers(0, 2**63, size=250, dtype=np.uint64)]))
+        b = np.unique(np.concatenate([common, rng.integers(0, 2**63, size=250, dtype=np.uint64)]))
+        # Jaccard = 500 / 1000 = 0.5
+        hits += bool(set(band_keys(mh.signature(a), 32, 4)) & set(band_keys(mh.signature(b), 32, 4)))
+    expected = candidate_probability(0.5, 32, 4)  # 0.874
+    assert abs(hits / trials - expected) < 0.07
+    keys = band_keys(mh.signature(a), 32, 4)
+    assert len(keys) == 32 and len(set(keys)) == 32 and all(len(k) == 10 for k in keys)
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+def _fp_pair(n_common: int, n_a: int, n_b: int, seed: int = 0) -> tuple[Fingerprint, Fingerprint]:
+    rng = np.random.default_rng(seed)
+    common = rng.integers(0, 2**63, size=n_common, dtype=np.uint64)
+    a = np.unique(np.concatenate([common, rng.integers(0, 2**63, size=n_a, dtype=np.uint64)]))
+    b = np.unique(np.concatenate([common, rng.integers(0, 2**63, size=n_b, dtype=np.uint64)]))
+    mh = MinHasher(128, seed=1)
+    return fingerprint(a, mh, 256), fingerprint(b, mh, 256)
+
+
+def test_sketch_estimates_are_close_to_the_truth():
+    for seed in range(20):
+        a, b = _fp_pair(600, 0, 1400, seed)  # a inside b: J 0.3, containment 1
+        j, c, overlap = sketch_estimates(a, b)
+        assert abs(j - 0.3) < 0.1 and c == 1.0 and abs(overlap - 600) < 1e-9
+        a, b = _fp_pair(500, 500, 500, seed)  # J 1/3, containment 0.5
+        j, c, overlap = sketch_estimates(a, b)
+        assert abs(j - 1 / 3) < 0.1 and abs(c - 0.5) < 0.12
+    small_a, small_b = _fp_pair(40, 10, 0)  # under the sketch size: exact values
+    assert sketch_estimates(small_a, small_b) == (40 / 50, 1.0, 40.0)
+    assert sketch_estimates(small_a, Fingerprint(0, b"", b"")) == (0.0, 0.0, 0.0)
+
+
+def test_verify_pair_rules():
+    p = MatchParams(threshold=0.8, containment_threshold=0.95, min_overlap=150, containment_min_jaccard=0.2)
+    # near copy: Jaccard ~0.9
+    ok, sim = verify_pair(*_fp_pair(900, 50, 50), p)
+    assert ok and sim > 0.8
+    assert match_kind(*_fp_pair(900, 50, 50), p)[0] == "jaccard"
+    # abridged copy: small doc fully inside a doc 2.5x its size (J 0.4, containment 1)
+    ok, sim = verify_pair(*_fp_pair(800, 0, 1200), p)
+    assert ok and sim > 0.95
+    assert match_kind(*_fp_pair(800, 0, 1200), p)[0] == "containment"
+    assert not verify_pair(*_fp_pair(800, 0, 1200), MatchParams(0.8, method="jaccard"))[0]
+    # a short text wholly inside a long one (J ~0.1): not a copy
+    assert not verify_pair(*_fp_pair(300, 0, 2700), p)[0]
+    # too little overlap for containment to count
+    assert not verify_pair(*_fp_pair(100, 0, 150), p)[0]
+    # mostly shared (boilerplate) but not contained: containment ~0.7
+    assert not verify_pair(*_fp_pair(700, 300, 300), p)[0]
+    # unrelated
+    ok, sim = verify_pair(*_fp_pair(50, 500, 500), p)
+    assert not ok and sim < 0.3
+    assert verify_pair(*_fp_pair(50, 500, 500), MatchParams(method="none"))[0]
+
+
+def test_best_container_is_deterministic():
+    assert best_container((0.9, "b"), (0.95, "c")) == (0.95, "c")
+    assert best_container((0.9, "b"), (0.9, "a")) == (0.9, "a")
+    assert best_container((0.9, "a"), (0.9, "b")) == (0.9, "a")
+
+
+# ---------------------------------------------------------------------------- keepers
+
+
+def test_node_key_orders_by_published_then_collected_then_id():
+    keys = [
+        node_key("z", 100, 50),
+        node_key("a", 100, None),  # collected missing: after any real collected time
+        node_key("b", 100, 60),
+        node_key("c", 99, 999),
+        node_key("old", 500, 1, earlier=True),  # earlier run: always first
+        node_key("neg", -5_000_000_000, None),  # before 1970
+        node_key("a2", 100, 50),
+    ]
+    ordered = [kept_id_of(k) for k in sorted(keys)]
+    assert ordered == ["old", "neg", "c", "a2", "z", "b", "a"]
+    assert kept_id_of(node_key("id|with|bars", 1, 1)) == "id|with|bars"
+
+
+def test_local_components_root_is_smallest_node():
+    nodes = ["d", "b", "c", "a", "e"]
+    roots = local_components(nodes, [(0, 1), (1, 2), (2, 3)])  # chain d-b-c-a, e alone
+    assert [nodes[r] for r in roots] == ["a", "a", "a", "a", "e"]
+
+
+# ---------------------------------------------------------------------------- index
+
+
+def test_index_row_round_trip_through_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mh = MinHasher(128, seed=1)
+    fp = fingerprint(shingle_hashes(normalize_text("some text long enough to have shingles " * 5)), mh, 256)
+    doc = {"doc_id": "d1", "published_at": 1720000000, "collected_at": 1720003600, "text": "x"}
+    row = index_row(doc, "2024-07-03", exact_key("x"), fp)
+    short = index_row({**doc, "doc_id": "d2", "collected_at": None}, "2024-07-03", exact_key("y"), None)
+    arrays = []
+    for field in INDEX_SCHEMA:
+        values = [r[field.name] for r in (row, short)]
+        if pa.types.is_timestamp(field.type):
+            arrays.append(pa.array(values, pa.int64()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    table = pa.Table.from_arrays(arrays, schema=INDEX_SCHEMA)
+    pq.write_table(table, tmp_path / "part-0.parquet")
+    back = pq.read_table(tmp_path / "part-0.parquet").to_pylist()
+    e1, e2 = (index_entry(r, 128) for r in back)
+    assert e1["node"] == node_key("d1", 1720000000, 1720003600, earlier=True)
+    assert e1["exact"] == exact_key("x") and e1["fp"] == fp
+    assert e2["fp"] is None and e2["node"].endswith("|d2")
+    assert index_entry(back[0], 64)["fp"] is None  # other MinHash size: exact matching only
+    assert len(row["signature"]) == 512 and len(row["sketch"]) == 4 * min(256, fp.shingles)

@@ -1,0 +1,246 @@
+"""Dedupe PTransform tests: clusters, keepers, chains, short texts, and matching against an earlier run."""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from newsflow.config import DedupeConfig
+from newsflow.core.dedupe import INDEX_SCHEMA
+from newsflow.schema import make_doc
+from newsflow.transforms.dedupe import Dedupe, bucket_edges
+
+_RNG = np.random.default_rng(42)
+_LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+_VOCAB = ["".join(_RNG.choice(_LETTERS, size=int(n))) for n in _RNG.integers(3, 10, size=5000)]
+
+
+def _words(n: int) -> list[str]:
+    return [_VOCAB[i] for i in _RNG.integers(0, len(_VOCAB), size=n)]
+
+
+def _doc(doc_id: str, text: str, published_at: int = 1_720_000_000, collected_at: int | None = None,
+         **kw) -> dict:
+    return make_doc(doc_id=doc_id, source_path=f"feeds/{doc_id}.txt", doc_index=0, text=text,
+                    published_at=published_at, collected_at=collected_at, lang="en", **kw)
+
+
+def _dup_view(rows):
+    return sorted((r["doc_id"], r["kept_id"], r["method"]) for r in rows)
+
+
+# A chain A ~ B ~ C where A and C are unrelated: B carries both (A and C are each contained in B)
+_CHAIN_A = " ".join(_words(250))
+_CHAIN_C = " ".join(_words(250))
+_CHAIN_B = _CHAIN_A + "\n" + _CHAIN_C
+_TIE = " ".join(_words(250))
+
+
+def _keyed(rows, label: str = "Keyed"):
+    return rows | label >> beam.Map(lambda r: (r["doc_id"], r["kept_id"], r["method"]))
+
+
+def test_exact_near_chain_keepers_and_short_texts():
+    other = " ".join(_words(300))
+    docs = [
+        # exact group: byte-different copies; keeper = earliest published_at
+        _doc("e1", other, published_at=300),
+        _doc("e2", other.upper().replace(" ", "  "), published_at=200),
+        _doc("e3", "\u201c" + other + "\u201d", published_at=250),
+        # chain A~B~C (A and C unrelated): C is published first -> keeper for all
+        _doc("ca", _CHAIN_A, published_at=500),
+        _doc("cb", _CHAIN_B, published_at=400),
+        _doc("cc", _CHAIN_C, published_at=100),
+        # exact copy of a near duplicate points at the cluster keeper, not at its representative
+        _doc("cb2", _CHAIN_B.upper(), published_at=450),
+        # ties: same published_at -> earliest collected_at; missing collected_at last; then doc_id
+        _doc("t3", _TIE, published_at=50, collected_at=None),
+        _doc("t2", _TIE, published_at=50, collected_at=70),
+        _doc("t1", _TIE, published_at=50, collected_at=70),
+        _doc("t0", _TIE, published_at=50, collected_at=90),
+        # very short, different texts: never one cluster (exact only below min_shingles)
+        _doc("s1", "Read more."),
+        _doc("s2", "Read more!"),  # exact copy after normalization
+        _doc("s3", "Subscribe now."),
+        _doc("s4", "Photo: AFP"),
+        _doc("s5", "Photo: Reuters"),
+    ]
+    cfg = DedupeConfig(threshold=0.8, containment_threshold=0.9, containment_min_jaccard=0.3,
+                       boilerplate_min_docs=0)
+    with TestPipeline() as p:
+        res = p | beam.Create(docs) | Dedupe(cfg)
+        assert_that(res.kept | "KeptIds" >> beam.Map(lambda d: d["doc_id"]),
+                    equal_to(["e2", "cc", "t1", "s1", "s3", "s4", "s5"]), label="kept")
+        assert_that(
+            _keyed(res.duplicates, "Keyed1"),
+            equal_to([
+                ("e1", "e2", "exact"), ("e3", "e2", "exact"),
+                ("ca", "cc", "near"), ("cb", "cc", "near"), ("cb2", "cc", "near"),
+                ("t0", "t1", "exact"), ("t2", "t1", "exact"), ("t3", "t1", "exact"),
+                ("s2", "s1", "exact"),
+            ]),
+            label="dups",
+        )
+        assert_that(
+            res.duplicates | "Fields" >> beam.Map(
+                lambda r: (sorted(r), r["similarity"] == 1.0 if r["method"] == "exact" else 0 < r["similarity"] <= 1,
+                           r["lang"], isinstance(r["published_at"], int))),
+            equal_to([(sorted(["doc_id", "source_path", "doc_index", "kept_id", "method", "similarity",
+                               "published_at", "lang"]), True, "en", True)] * 9),
+            label="dup_fields",
+        )
+        assert_that(
+            res.index | "IndexView" >> beam.Map(lambda r: (r["doc_id"], r["date"], r["shingles"] > 0,
+                                                             r["signature"] is not None)),
+            equal_to([("e2", "1970-01-01", True, True), ("cc", "1970-01-01", True, True),
+                      ("t1", "1970-01-01", True, True), ("s1", "2024-07-03", False, False),
+                      ("s3", "2024-07-03", False, False), ("s4", "2024-07-03", False, False),
+                      ("s5", "2024-07-03", False, False)]),
+            label="index",
+        )
+
+
+def test_chain_is_one_cluster_only_through_the_middle_document():
+    """Without B, A and C are not duplicates of each other (the chain is what joins them)."""
+    cfg = DedupeConfig(threshold=0.8, containment_threshold=0.9, containment_min_jaccard=0.3,
+                       boilerplate_min_docs=0, write_index=False)
+    docs = [_doc("ca", _CHAIN_A, published_at=500), _doc("cc", _CHAIN_C, published_at=100)]
+    with TestPipeline() as p:
+        res = p | beam.Create(docs) | Dedupe(cfg)
+        assert_that(res.duplicates, equal_to([]), label="no_dups")
+        assert_that(res.index, equal_to([]), label="no_index")
+
+
+def test_disabled_and_exact_only():
+    text = " ".join(_words(200))
+    docs = [_doc("a", text, published_at=2), _doc("b", text, published_at=1),
+            _doc("c", text + " " + " ".join(_words(5)), published_at=3)]
+    with TestPipeline() as p:
+        src = p | beam.Create(docs)
+        off = src | "Off" >> Dedupe(DedupeConfig(enabled=False))
+        assert_that(off.kept | "OffIds" >> beam.Map(lambda d: d["doc_id"]), equal_to(["a", "b", "c"]), label="off")
+        exact_only = src | "ExactOnly" >> Dedupe(DedupeConfig(near=False))
+        assert_that(_keyed(exact_only.duplicates, "Keyed2"), equal_to([("a", "b", "exact")]), label="exact_only")
+        near = src | "Near" >> Dedupe(DedupeConfig())
+        assert_that(_keyed(near.duplicates, "Keyed3"), equal_to([("a", "b", "exact"), ("c", "b", "near")]),
+                    label="near")
+
+
+def test_boilerplate_lines_do_not_merge_different_articles():
+    footer = [
+        "Follow our newsroom on every social network for the latest updates and breaking stories",
+        "Copyright the publisher; all rights reserved; no part may be reproduced without permission",
+        "Subscribe to our newsletter to receive the best of our journalism every morning in your inbox",
+        "Advertise with us to reach a large audience of engaged readers across the whole region today",
+        "Our journalists work around the clock to bring you accurate and independent reporting always",
+        "Send us your tips, photos and videos through the secure form on the contact page of this site",
+        "Download the mobile application to read every article offline and get alerts when news breaks",
+        "Comments are moderated and must respect the community guidelines published on the about page",
+    ]
+    docs = []
+    for i in range(6):
+        body = " ".join(_words(12))  # a short article under a long shared footer
+        docs.append(_doc(f"site{i}", body + "\n" + "\n".join(footer), published_at=100 + i))
+    docs.append(_doc("copy0", docs[0]["text"].replace("\n", " \n"), published_at=200))  # exact copy
+    with TestPipeline() as p:
+        src = p | beam.Create(docs)
+        filtered = src | "Filtered" >> Dedupe(DedupeConfig(boilerplate_min_docs=3, min_shingles=50))
+        assert_that(_keyed(filtered.duplicates, "Keyed4"), equal_to([("copy0", "site0", "exact")]), label="filtered")
+        unfiltered = src | "Unfiltered" >> Dedupe(DedupeConfig(boilerplate_min_docs=0, min_shingles=50))
+        assert_that(unfiltered.duplicates | beam.combiners.Count.Globally(),
+                    equal_to([6]), label="unfiltered_merges")
+
+
+def _save_row(row: dict, folder: str) -> None:
+    with open(f"{folder}/{row['doc_id']}.pkl", "wb") as fh:
+        pickle.dump(row, fh)
+
+
+def _write_index(rows: list[dict], folder) -> None:
+    by_date: dict[str, list[dict]] = {}
+    for r in rows:
+        by_date.setdefault(r["date"], []).append(r)
+    file_schema = pa.schema([f for f in INDEX_SCHEMA if f.name != "date"], metadata=INDEX_SCHEMA.metadata)
+    for date, part in by_date.items():
+        arrays = []
+        for field in file_schema:
+            values = [r[field.name] for r in part]
+            if pa.types.is_timestamp(field.type):
+                arrays.append(pa.array(values, pa.int64()).cast(field.type))
+            else:
+                arrays.append(pa.array(values, field.type))
+        out = folder / "index" / f"date={date}"
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_arrays(arrays, schema=file_schema), out / "part-0.parquet")
+
+
+def test_second_run_matches_against_the_first_runs_index(tmp_path):
+    day = 86400
+    t0 = 1_720_000_000
+    story = " ".join(_words(300))
+    old = " ".join(_words(300))
+    run1 = [_doc("r1-story", story, published_at=t0, collected_at=t0 + 60),
+            _doc("r1-old", old, published_at=t0 - 60 * day)]
+    cfg = DedupeConfig(index_retention_days=30)
+    dump = tmp_path / "rows"
+    dump.mkdir()
+    with TestPipeline() as p:
+        res = p | "Run1" >> beam.Create(run1) | "Dedupe1" >> Dedupe(cfg)
+        res.index | beam.Map(_save_row, str(dump))
+    rows = [pickle.loads(f.read_bytes()) for f in sorted(dump.iterdir())]
+    assert sorted(r["doc_id"] for r in rows) == ["r1-old", "r1-story"]
+    _write_index(rows, tmp_path)
+
+    edited = story.replace(story.split()[10], "changed", 1) + " one more line at the end"
+    run2 = [
+        _doc("r2-exact", story.upper(), published_at=t0 - day),  # earlier header, still the copy
+        _doc("r2-near", edited, published_at=t0 + day),
+        _doc("r2-old-copy", old, published_at=t0 + 2 * day),  # its original is outside the retention window
+        _doc("r2-new", " ".join(_words(300)), published_at=t0 + day),
+    ]
+    with TestPipeline() as p:
+        src = p | beam.Create(run2)
+        res = src | "Dedupe2" >> Dedupe(cfg, against=str(tmp_path))
+        assert_that(res.kept | beam.Map(lambda d: d["doc_id"]), equal_to(["r2-old-copy", "r2-new"]), label="kept")
+        assert_that(_keyed(res.duplicates, "Keyed5"),
+                    equal_to([("r2-exact", "r1-story", "exact"), ("r2-near", "r1-story", "near")]), label="dups")
+        assert_that(res.index | "Ids" >> beam.Map(lambda r: r["doc_id"]), equal_to(["r2-old-copy", "r2-new"]),
+                    label="index")
+        # the index folder itself works as ``against`` too; with a long retention the old copy is found
+        longer = dataclasses.replace(cfg, index_retention_days=365)
+        res2 = src | "Dedupe3" >> Dedupe(longer, against=str(tmp_path / "index"))
+        assert_that(_keyed(res2.duplicates, "Keyed6"),
+                    equal_to([("r2-exact", "r1-story", "exact"), ("r2-near", "r1-story", "near"),
+                              ("r2-old-copy", "r1-old", "exact")]), label="dups_long")
+        # a missing folder is an empty index: only the within-run pair remains
+        res3 = src | "Dedupe4" >> Dedupe(cfg, against=str(tmp_path / "nothing-here"))
+        assert_that(_keyed(res3.duplicates, "Keyed7"), equal_to([("r2-near", "r2-exact", "near")]),
+                    label="no_index")
+
+
+def test_bucket_edges_caps_oversized_buckets_and_picks_one_container():
+    from newsflow.core.dedupe import MatchParams, MinHasher, fingerprint, node_key
+
+    mh = MinHasher(32, seed=1)
+    fp = fingerprint(np.arange(1, 400, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15), mh, 64)
+    members = [(node_key(f"d{i}", i, None), fp) for i in range(10)]
+    edges = list(bucket_edges(members, MatchParams(), max_bucket=3))
+    assert sorted(edges) == sorted(("jaccard", node_key(f"d{i}", i, None), node_key("d0", 0, None), 1.0)
+                                   for i in range(1, 10))
+    earlier = [(node_key(f"o{i}", i, None, earlier=True), fp) for i in range(3)]
+    assert list(bucket_edges(earlier, MatchParams(), max_bucket=10)) == []
+    # a short text inside two different long ones is attached to one container only
+    base = np.arange(1, 5000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    small = fingerprint(np.unique(base[:400]), mh, 64)
+    big1 = fingerprint(np.unique(base[:1000]), mh, 64)
+    big2 = fingerprint(np.unique(np.concatenate([base[:400], base[2000:2700]])), mh, 64)
+    nodes = [node_key(n, t, None) for n, t in (("s", 1), ("b1", 2), ("b2", 3))]
+    out = list(bucket_edges(list(zip(nodes, [small, big1, big2], strict=True)), MatchParams(), max_bucket=10))
+    assert [e[:3] for e in out] == [("containment", nodes[0], nodes[1])] or \
+        [e[:3] for e in out] == [("containment", nodes[0], nodes[2])]
