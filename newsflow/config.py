@@ -161,7 +161,7 @@ class DedupeConfig:
     cc_rounds: int = 6  # large-star/small-star rounds of the connected-components step
     seed: int = 1  # permutation seed (indexes written with another seed match exactly only)
     index_retention_days: int = 30  # index rows older than this before the run's newest date are not loaded
-    write_index: bool = True  # emit index rows for later runs (the lead writes <output>/index/date=...)
+    write_index: bool = True  # write <output>/index/date=.../ for --dedupe_against in later runs
 
     def validate(self) -> None:
         _check(self.shingle in ("char", "word"), "dedupe.shingle must be char or word")

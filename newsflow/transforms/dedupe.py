@@ -132,24 +132,30 @@ class _ExactGroupFn(beam.DoFn):
 
     def process(self, kv: tuple[bytes, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
         key, items = kv
+        items = list(items)
+        # A document read again (a rerun against its own earlier output) is not a copy of itself.
+        own_ids = {item["doc_id"] for kind, item in items if kind == "doc"}
         best_node, best = None, None
         docs = []
         for kind, item in items:
+            if kind == "idx" and kept_id_of(item["node"]) in own_ids:
+                counter("dedupe_index_self_matches").inc()
+                continue
             node = item["node"] if kind == "idx" else _doc_node(item)
             if kind == "doc":
                 docs.append((node, item))
             if best_node is None or node < best_node:
                 best_node, best = node, (kind, item)
-        if best is None or not docs:
-            return  # only earlier-run documents: nothing of this run to decide
-        kind, item = best
-        rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
-               "entry": item if kind == "idx" else None}
-        yield (best_node, rep)
-        for node, doc in docs:
-            if node != best_node:
-                counter("dedupe_exact_copies").inc()
-                yield pvalue.TaggedOutput(_MEMBER, (best_node, doc))
+        if best is not None:
+            # Groups of earlier-run documents only are kept too: this run's near copies must meet them.
+            kind, item = best
+            rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
+                   "entry": item if kind == "idx" else None}
+            yield (best_node, rep)
+            for node, doc in docs:
+                if node != best_node:
+                    counter("dedupe_exact_copies").inc()
+                    yield pvalue.TaggedOutput(_MEMBER, (best_node, doc))
 
 
 # ---------------------------------------------------------------------------- 2. boilerplate

@@ -218,6 +218,15 @@ def test_second_run_matches_against_the_first_runs_index(tmp_path):
         assert_that(_keyed(res2.duplicates, "Keyed6"),
                     equal_to([("r2-exact", "r1-story", "exact"), ("r2-near", "r1-story", "near"),
                               ("r2-old-copy", "r1-old", "exact")]), label="dups_long")
+        # a near copy alone (no exact copy of the story in this run) still meets the earlier document
+        res4 = p | "Run2Near" >> beam.Create([run2[1]]) | "Dedupe5" >> Dedupe(cfg, against=str(tmp_path))
+        assert_that(_keyed(res4.duplicates, "Keyed8"), equal_to([("r2-near", "r1-story", "near")]),
+                    label="near_only")
+        # rerunning run 1 against its own index keeps its documents: a document is not a copy of itself
+        res5 = p | "Rerun1" >> beam.Create(run1) | "Dedupe6" >> Dedupe(cfg, against=str(tmp_path))
+        assert_that(res5.kept | "RerunIds" >> beam.Map(lambda d: d["doc_id"]), equal_to(["r1-story", "r1-old"]),
+                    label="rerun_kept")
+        assert_that(res5.duplicates, equal_to([]), label="rerun_dups")
         # a missing folder is an empty index: only the within-run pair remains
         res3 = src | "Dedupe4" >> Dedupe(cfg, against=str(tmp_path / "nothing-here"))
         assert_that(_keyed(res3.duplicates, "Keyed7"), equal_to([("r2-near", "r2-exact", "near")]),
