@@ -191,7 +191,7 @@ class DedupeConfig:
 class OutputConfig:
     """How the tables are written."""
 
-    max_rows_per_file: int = 200_000  # a partition with more rows is split into shards
+    max_rows_per_file: int = 50_000  # a partition with more rows is split into shards (bounds writer memory)
     row_group_rows: int = 20_000  # rows buffered per Parquet row group
     compression: str = "zstd"
 

@@ -65,13 +65,19 @@ def test_generated_corpus_scores_accounting_and_rejects(corpus, first_run, share
     proc = subprocess.run(
         [sys.executable, str(tool), "--truth", str(corpus / "truth.jsonl"), "--output", str(out), "--json", "-",
          "--require", "accounting_ok,reject_recall>=1,reject_precision>=1,reject_reason_acc>=1,"
-                      "published_match>=1,collected_match>=1,hashtag_rate>=1"],
+                      "published_match>=1,collected_match>=1,hashtag_rate>=1,"
+                      "exact_dup_recall>=1,pair_precision>=0.99,ari>=0.99"],
         capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     score = json.loads(proc.stdout)
     assert score["accounting"]["missing"] == 0 and score["accounting"]["doubled"] == 0
     assert sum(score["accounting"]["unexpected_rows"].values()) == 0
     assert score["rejects"]["by_gold_reason"]["unsafe_path"]["same_reason"] == 1
+    per_lang = score["language"]["per_language"]
+    for lang, least in (("en", 0.99), ("fr", 0.99), ("so", 0.97)):  # plain lid.176 gets Somali ~0.01
+        assert per_lang[lang]["acc"] >= least, (lang, per_lang[lang])
+    assert per_lang["ha"]["abstain"] >= 0.5 * per_lang["ha"]["n"]  # Hausa is unknown to lid.176: mostly und
+    assert score["dedup"]["dangling_kept_id"] == 0 and score["dedup"]["kept_id_cycles"] == 0
     counts = manifest["counts"]
     assert counts["read"] == score["accounting"]["instances"]
     assert counts["read"] == counts["kept"] + counts["duplicates"] + counts["rejects"]
