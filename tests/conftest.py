@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -28,3 +30,31 @@ def shared_dir() -> pathlib.Path:
 def seed_bytes() -> bytes:
     """The user's real example document, byte for byte."""
     return SEED_PATH.read_bytes()
+
+
+def make_corpus(base: pathlib.Path, shared: pathlib.Path, langs: tuple[str, ...]) -> pathlib.Path:
+    """Generate a dump (``<base>/gen/dump``, truth in ``<base>/gen/truth.jsonl``) from MasakhaNEWS dev splits.
+
+    The corpus generator of the shared folder turns real articles into the dump format with
+    duplicates and the bad inputs real dumps contain; the articles are linked, never copied.
+    """
+    src = base / "masakhane"
+    for lang in langs:
+        (src / lang).mkdir(parents=True)
+        os.symlink(shared / "corpora" / "masakhanews" / lang / "dev.tsv", src / lang / "dev.tsv")
+    tool = shared / "tools" / "make_dump_corpus.py"
+    subprocess.run([sys.executable, str(tool), "--out", str(base / "gen"), "--masakhane", str(src)],
+                   check=True, capture_output=True)
+    return base / "gen"
+
+
+def read_sorted(out: pathlib.Path, name: str):  # noqa: ANN201 - a pandas DataFrame
+    """One output table as a DataFrame in a stable row order, partition columns as strings."""
+    import pandas as pd
+
+    df = pd.read_parquet(out / name)
+    for col in ("lang", "date"):
+        if col in df:
+            df[col] = df[col].astype(str)
+    keys = [c for c in ("source_path", "doc_index", "reason") if c in df]
+    return df.sort_values(keys).reset_index(drop=True)

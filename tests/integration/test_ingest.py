@@ -9,7 +9,6 @@ with two worker processes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest import main, run
+from tests.conftest import make_corpus, read_sorted
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,7 @@ LANGS = ("eng", "fra", "som", "hau")
 
 
 def _table(out, name: str) -> pd.DataFrame:
-    df = pd.read_parquet(out / name)
-    for col in ("lang", "date"):
-        if col in df:
-            df[col] = df[col].astype(str)
-    keys = [c for c in ("source_path", "doc_index", "reason") if c in df]
-    return df.sort_values(keys).reset_index(drop=True)
+    return read_sorted(out, name)
 
 
 def _same_tables(a, b) -> None:
@@ -41,15 +36,7 @@ def _same_tables(a, b) -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, shared_dir):
     """A dump made from real articles by the corpus generator, with its truth file."""
-    base = tmp_path_factory.mktemp("corpus")
-    src = base / "masakhane"
-    for lang in LANGS:
-        (src / lang).mkdir(parents=True)
-        os.symlink(shared_dir / "corpora" / "masakhanews" / lang / "dev.tsv", src / lang / "dev.tsv")
-    tool = shared_dir / "tools" / "make_dump_corpus.py"
-    subprocess.run([sys.executable, str(tool), "--out", str(base / "gen"), "--masakhane", str(src)],
-                   check=True, capture_output=True)
-    return base / "gen"
+    return make_corpus(tmp_path_factory.mktemp("corpus"), shared_dir, LANGS)
 
 
 @pytest.fixture(scope="module")

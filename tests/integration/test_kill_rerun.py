@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.ingest import run
+from tests.conftest import make_corpus, read_sorted
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +42,7 @@ def _snapshot(folder: pathlib.Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, shared_dir) -> pathlib.Path:
     base = tmp_path_factory.mktemp("killcorpus")
-    src = base / "masakhane"
-    for lang in LANGS:
-        (src / lang).mkdir(parents=True)
-        os.symlink(shared_dir / "corpora" / "masakhanews" / lang / "dev.tsv", src / lang / "dev.tsv")
-    tool = shared_dir / "tools" / "make_dump_corpus.py"
-    subprocess.run([sys.executable, str(tool), "--out", str(base / "gen"), "--masakhane", str(src)],
-                   check=True, capture_output=True)
+    make_corpus(base, shared_dir, LANGS)
     (base / "fast.yaml").write_text(FAST)
     return base
 
@@ -58,12 +53,7 @@ def _args(corpus: pathlib.Path, out: pathlib.Path, *extra: str) -> list[str]:
 
 
 def _table(out: pathlib.Path, name: str) -> pd.DataFrame:
-    df = pd.read_parquet(out / name)
-    for col in ("lang", "date"):
-        if col in df:
-            df[col] = df[col].astype(str)
-    keys = [c for c in ("source_path", "doc_index", "reason") if c in df]
-    return df.sort_values(keys).reset_index(drop=True)
+    return read_sorted(out, name)
 
 
 def _visible_parquet(out: pathlib.Path) -> list[pathlib.Path]:
