@@ -162,9 +162,9 @@ def _build_dag() -> Any:
 
     s = settings_from_env()
     bucket_name = s.root.removeprefix("gs://")
-    # No automatic retries: re-running a day whose run already finished needs its files removed
-    # first (docs/running.md, "Re-running a day").
-    default_args = {"depends_on_past": True, "retries": 0}
+    # A retry re-runs the day with the same run id, which replaces that day's files and keeps the
+    # same documents (docs/running.md, "Re-running a day").
+    default_args = {"depends_on_past": True, "retries": 1}
     with DAG(
         dag_id=DAG_ID,
         schedule="@daily",
