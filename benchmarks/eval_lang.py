@@ -101,8 +101,17 @@ class Scorer:
             self._cache[key] = (self.model.chunk_probs(chunk_words(prepared, chunk)), len(prepared))
         return self._cache[key]
 
+    def top(self, text: str, max_chars: int) -> tuple[np.ndarray, int]:
+        """The whole-text top-5 distribution, as DetectLang computes it for its confident-answer check."""
+        key = (text, -1, max_chars)
+        if key not in self._cache:
+            prepared = prepare_text(text, max_chars)
+            probs = self.model.top_probs(prepared) if prepared else np.zeros((0, len(self.model.labels)))
+            self._cache[key] = (probs, len(prepared))
+        return self._cache[key]
+
     def answer(self, text: str, cfg: LangConfig) -> str:
-        whole, n = self.probs(text, 0, cfg.max_chars)
+        whole, n = self.top(text, cfg.max_chars)
         if n < max(cfg.min_chars, 1) or len(whole) == 0:
             return UNDETERMINED
         return decide_chunks(
