@@ -12,7 +12,6 @@ Each section is a dataclass; unknown keys and out-of-range values raise
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import typing
 from typing import Any
@@ -287,8 +286,6 @@ def _coerce(key: str, hint: Any, value: Any) -> Any:
     if origin in (list, tuple):
         _check(isinstance(value, list), f"{key}: expected a list, got {value!r}")
         return tuple(value) if origin is tuple else list(value)
-    if isinstance(hint, type) and isinstance(value, (dt.date, dt.datetime)):
-        return value
     return value
 
 

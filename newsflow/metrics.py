@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import Metrics as _M  # noqa: F401 - re-exported type
 
 __all__ = ["NAMESPACE", "counter", "reject_counter"]
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from newsflow.io.write_tables import MANIFEST, join_path
+
 __all__ = ["daily_counts", "format_summary", "load_manifest", "main", "write_chart"]
 
 REPORT_PNG = "_report.png"
@@ -28,9 +30,9 @@ REPORT_PNG = "_report.png"
 
 def load_manifest(output: str) -> dict[str, Any]:
     """The manifest of the run that wrote ``output``."""
-    path = output.rstrip("/") + "/_manifest.json"
+    path = join_path(output, MANIFEST)
     if not FileSystems.exists(path):
-        raise FileNotFoundError(f"no _manifest.json in {output}: not a newsflow output, or the run did not finish")
+        raise FileNotFoundError(f"no {MANIFEST} in {output}: not a newsflow output, or the run did not finish")
     with FileSystems.open(path) as fh:
         return json.loads(fh.read().decode("utf-8"))
 

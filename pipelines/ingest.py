@@ -32,6 +32,7 @@ import newsflow
 from newsflow.config import Config, ConfigError, load_config
 from newsflow.io.read_dump import ReadDump
 from newsflow.io.write_tables import MANIFEST, OUTPUT_MODES, TABLES, WriteTables, join_path, list_table_files
+from newsflow.report import format_summary, load_manifest
 from newsflow.transforms.split_header import SplitHeader
 
 __all__ = ["IngestOptions", "build_pipeline", "default_input", "main", "run"]
@@ -172,8 +173,6 @@ def build_pipeline(
 
 
 def _print_summary(manifest: dict[str, Any]) -> None:
-    from newsflow.report import format_summary
-
     print(format_summary(manifest), file=sys.stdout)
 
 
@@ -199,26 +198,19 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "versions": _versions(),
         "started_at_unix": started,
     }
-    token = f"{run_id}-{uuid.uuid4().hex[:8]}"
+    # append mode names its files by the run id; other modes only need a unique temporary folder
+    write_id = run_id if ing.output_mode == "append" else f"{run_id}-{uuid.uuid4().hex[:8]}"
     with beam.Pipeline(options=opts) as p:
-        build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=token if ing.output_mode
-                       != "append" else run_id, dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info,
+        build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=write_id,
+                       dedupe_against=_split_inputs(ing.dedupe_against), run_info=run_info,
                        progress_interval=None if ing.quiet else 5.0)
     if dry_run:  # the graph was translated, nothing ran
         return {"run_id": run_id, "dry_run": True}
-    manifest = _read_manifest(ing.output)
+    manifest = load_manifest(ing.output)  # raises when the run "succeeded" without writing one
     _verify_output(ing.output, manifest)
     if not ing.quiet:
         _print_summary(manifest)
     return manifest
-
-
-def _read_manifest(output: str) -> dict[str, Any]:
-    path = join_path(output, MANIFEST)
-    if not FileSystems.exists(path):
-        raise RuntimeError(f"the run finished but wrote no {MANIFEST} in {output}: treat its output as incomplete")
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read().decode("utf-8"))
 
 
 def _verify_output(output: str, manifest: dict[str, Any]) -> None:

@@ -164,7 +164,7 @@ _READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, tarfi
 
 
 def _read_stream(
-    source_path: str, stream: IO[bytes], cfg: ReadConfig, empty_reason: Reason = Reason.EMPTY_FILE
+    source_path: str, stream: IO[bytes], cfg: ReadConfig
 ) -> Iterator[SourceDoc | ReadFailure]:
     """Documents of one stream; a fault ends it with a failure naming the first lost document."""
     next_index = 0
@@ -179,7 +179,7 @@ def _read_stream(
         yield ReadFailure(source_path, next_index or None, Reason.UNREADABLE, f"{type(e).__name__}: {e}")
         return
     if next_index == 0:
-        yield ReadFailure(source_path, None, empty_reason, "no document in it (empty or only whitespace)")
+        yield ReadFailure(source_path, None, Reason.EMPTY_FILE, "no document in it (empty or only whitespace)")
 
 
 def _read_tar(rel: str, raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> Iterator[SourceDoc | ReadFailure]:
@@ -210,7 +210,7 @@ def _read_tar(rel: str, raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> It
                 fh = tf.extractfile(member)
                 if fh is None:  # pragma: no cover - isfile() members always have data
                     continue
-                kind, mcomp = container_kind(name)
+                _, mcomp = container_kind(name)
                 yield from _read_stream(path, _decompress(fh, mcomp, cfg), cfg)
                 tf.members = []  # stream mode keeps every TarInfo otherwise: memory would grow per member
     except _Bomb as e:

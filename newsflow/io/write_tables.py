@@ -108,9 +108,8 @@ def _assign_shard(
 class _WriteShardFn(beam.DoFn):
     """Writes one (partition, shard) group as a Parquet file in the run's temporary folder."""
 
-    def __init__(self, spec: TableSpec, output: str, tmp: str, tag: str, cfg: OutputConfig):
+    def __init__(self, spec: TableSpec, tmp: str, tag: str, cfg: OutputConfig):
         self._spec = spec
-        self._output = output
         self._tmp = tmp
         self._tag = tag
         self._cfg = cfg
@@ -171,14 +170,13 @@ class _FinalizeFn(beam.DoFn):
     """Checks counts, moves files into place, verifies them and writes the manifest."""
 
     def __init__(self, output: str, tmp: str, mode: str, tag: str, specs: dict[str, TableSpec],
-                 run_info: dict[str, Any], cfg: OutputConfig):
+                 run_info: dict[str, Any]):
         self._output = output
         self._tmp = tmp
         self._mode = mode
         self._tag = tag
         self._specs = specs
         self._run_info = run_info
-        self._cfg = cfg
 
     def process(self, files: list[dict[str, Any]], read_count: int, **stats: dict[str, Any]) -> Iterator[dict]:
         by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in self._specs}
@@ -330,7 +328,7 @@ class WriteTables(beam.PTransform):
             files = (
                 sharded
                 | f"{name}/GroupShards" >> beam.GroupByKey()
-                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, self._output, tmp, tag, self._cfg))
+                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg))
             )
             written.append(files)
             stats[name] = beam.pvalue.AsSingleton(rows | f"{name}/Stats" >> beam.CombineGlobally(_TableStats(name)))
@@ -340,7 +338,7 @@ class WriteTables(beam.PTransform):
             | "ListFiles" >> beam.combiners.ToList()
         )
         return all_files | "Finalize" >> beam.ParDo(
-            _FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info, self._cfg),
+            _FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info),
             beam.pvalue.AsSingleton(self._read_count),
             **stats,
         )

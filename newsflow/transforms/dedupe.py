@@ -61,8 +61,8 @@ from newsflow.core.dedupe import (
     strip_lines,
     verify_pair,
 )
+from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
-from newsflow.schema import epoch_to_datetime
 
 __all__ = ["Dedupe", "DedupeResult", "bucket_edges", "text_fingerprint"]
 
@@ -88,14 +88,6 @@ def _match_params(cfg: DedupeConfig) -> MatchParams:
         containment_min_jaccard=cfg.containment_min_jaccard,
         method=cfg.verification,
     )
-
-
-def _date_of(published_at: int) -> str:
-    try:
-        d = epoch_to_datetime(int(published_at))
-    except (TypeError, ValueError, OverflowError):
-        return "0000-00-00"
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
 
 
 def _doc_node(doc: dict[str, Any]) -> str:
@@ -434,7 +426,7 @@ class _ResolveFn(beam.DoFn):
         yield doc
         if self._write_index:
             fp = g["sig"][0] if g["sig"] else None
-            yield pvalue.TaggedOutput("index", index_row(doc, _date_of(doc["published_at"]), rep["exact"], fp))
+            yield pvalue.TaggedOutput("index", index_row(doc, date_partition(doc["published_at"]), rep["exact"], fp))
 
 
 # ---------------------------------------------------------------------------- the transform
