@@ -13,6 +13,7 @@ each file is streamed (never read whole) by :func:`newsflow.io.sources.read_sour
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -44,8 +45,6 @@ class ReadResult(NamedTuple):
 def _is_dir(path: str) -> bool:
     """True for a local folder, or a remote prefix that is not itself a file."""
     if "://" not in path:
-        import os
-
         return os.path.isdir(path)
     if path.endswith("/"):
         return True
@@ -73,8 +72,6 @@ def relative_path(root: str, path: str) -> str:
     """``path`` relative to ``root`` (absolute when it is not under it)."""
     if root and path.startswith(root):
         return path[len(root):]
-    import os
-
     if root and "://" not in path:
         a, b = os.path.abspath(root), os.path.abspath(path)
         if b.startswith(a.rstrip("/") + "/"):
