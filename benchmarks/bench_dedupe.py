@@ -35,11 +35,11 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from newsflow.config import DedupeConfig  # noqa: E402
 from newsflow.core.dedupe import (  # noqa: E402
-    Fingerprint,
-    MatchParams,
     MinHasher,
+    NearDoc,
     best_container,
     bucket_keys,
+    bucket_pairs,
     exact_key,
     kept_id_of,
     line_keys,
@@ -47,7 +47,7 @@ from newsflow.core.dedupe import (  # noqa: E402
     normalize_text,
     shingle_hashes,
 )
-from newsflow.transforms.dedupe import bucket_edges, text_fingerprint  # noqa: E402
+from newsflow.transforms.dedupe import _match_params, pair_edge, text_fingerprint  # noqa: E402
 
 __all__ = ["heldout_report", "load_articles", "make_docs", "make_heldout", "ocr_noise", "reference_dedupe"]
 
@@ -289,28 +289,27 @@ def reference_dedupe(docs: Iterable[dict[str, Any]], cfg: DedupeConfig) -> dict[
 
     if cfg.near:
         mh = MinHasher(cfg.num_perm, cfg.seed)
-        params = MatchParams(cfg.threshold, cfg.containment_threshold, cfg.min_overlap,
-                             cfg.containment_min_jaccard, cfg.verification)
-        sigs: dict[str, Fingerprint] = {}
+        params = _match_params(cfg)
+        sigs: dict[str, NearDoc] = {}
         buckets: dict[bytes, list[str]] = defaultdict(list)
         for node, d in reps:
-            fp = text_fingerprint(d["text"], cfg, boiler, mh)
-            if fp is None:
+            near = text_fingerprint(d["text"], cfg, boiler, mh)
+            if near is None:
                 continue
-            sigs[node] = fp
-            for key in bucket_keys(fp, cfg.bands, cfg.rows):
+            sigs[node] = near
+            for key in bucket_keys(near.fp, cfg.bands, cfg.rows):
                 buckets[key].append(node)
-
-
+        pairs = {pair for nodes in buckets.values() if len(nodes) > 1 for pair in bucket_pairs(nodes, cfg.max_bucket)}
         best: dict[str, tuple[float, str]] = {}
-        for nodes in buckets.values():
-            if len(nodes) < 2:
+        for a, b in sorted(pairs):
+            edge = pair_edge(a, sigs[a], b, sigs[b], params)
+            if edge is None:
                 continue
-            for kind, a, b, sim in bucket_edges([(n, sigs[n]) for n in nodes], params, cfg.max_bucket):
-                if kind == "containment":
-                    best[a] = best_container(best[a], (sim, b)) if a in best else (sim, b)
-                else:
-                    union(a, b)
+            kind, x, y, sim = edge
+            if kind == "containment":
+                best[x] = best_container(best[x], (sim, y)) if x in best else (sim, y)
+            else:
+                union(x, y)
         for a, (_, b) in best.items():
             union(a, b)
 

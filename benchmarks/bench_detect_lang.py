@@ -5,6 +5,7 @@ a mix of the languages in the corpus. Three figures are printed:
 
 * ``fasttext``: ``model.predict(text.replace("\\n", " "), k=2)`` per text, the floor any wrapper pays;
 * ``detect``: :func:`newsflow.core.lang.detect` per text (text preparation + the decision rule);
+* ``detect hard``: the same on the texts that go through the chunk rule (plain answer under ``trust_score``);
 * ``DetectLang``: the Beam transform on the DirectRunner, end to end including pipeline start-up.
 
 Run: ``python benchmarks/bench_detect_lang.py [--docs 800]`` (well under a minute by default).
@@ -25,7 +26,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from newsflow.config import LangConfig  # noqa: E402
-from newsflow.core.lang import LangModel, detect  # noqa: E402
+from newsflow.core.lang import LangModel, detect, prepare_text  # noqa: E402
 from newsflow.schema import make_doc  # noqa: E402
 from newsflow.transforms.detect_lang import DetectLang  # noqa: E402
 
@@ -64,12 +65,19 @@ def main(argv: list[str] | None = None) -> None:
         model.model.predict(t.replace("\n", " "), k=2)
     raw = len(texts) / (time.perf_counter() - t0)
 
+    options = {"threshold": cfg.threshold, "thresholds": cfg.thresholds, "min_chars": cfg.min_chars,
+               "max_chars": cfg.max_chars, "chunk_size": cfg.chunk_words, "prior_weight": cfg.prior_weight,
+               "trust_score": cfg.trust_score, "min_ratio": cfg.min_ratio}
     t0 = time.perf_counter()
     for t in texts:
-        detect(t, model, threshold=cfg.threshold, thresholds=cfg.thresholds, min_chars=cfg.min_chars,
-               max_chars=cfg.max_chars, chunk_size=cfg.chunk_words, prior_weight=cfg.prior_weight,
-               trust_score=cfg.trust_score, min_ratio=cfg.min_ratio)
+        detect(t, model, **options)
     core = len(texts) / (time.perf_counter() - t0)
+
+    hard = [t for t in texts if model.top_probs(prepare_text(t, cfg.max_chars)).max() < cfg.trust_score]
+    t0 = time.perf_counter()
+    for t in hard:
+        detect(t, model, **options)
+    core_hard = len(hard) / (time.perf_counter() - t0)
 
     docs = [make_doc(doc_id=str(i), text=t) for i, t in enumerate(texts)]
     t0 = time.perf_counter()
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"fasttext   {raw:9.0f} docs/s  (direct predict, k=2)")
     print(f"detect     {core:9.0f} docs/s  ratio to fasttext {core / raw:.2f}")
+    print(f"  hard     {core_hard:9.0f} docs/s  ratio to fasttext {core_hard / raw:.2f}  ({len(hard)} chunk rule)")
     print(f"DetectLang {beam_rate:9.0f} docs/s  ratio to fasttext {beam_rate / raw:.2f}  (DirectRunner, with start-up)")
 
 

@@ -85,6 +85,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
     """
     from apache_beam import pvalue
 
+    from newsflow.core.dedupe import bucket_pairs
     from newsflow.transforms import dedupe as tdd
 
     def split(outputs: Any) -> Iterator[tuple[str | None, Any]]:
@@ -113,13 +114,15 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
             boiler = frozenset(k for k, n in counts.items() if n >= cfg.boilerplate_min_docs) or None
         sig_fn = tdd._SignatureFn(cfg)
         sig_fn.setup()
+        nears: dict[str, Any] = {}
         for kv in reps.items():
-            for node, fp in sig_fn.process(kv, boilerplate=boiler) if boiler else sig_fn.process(kv):
-                sigs[node] = fp
-        buckets: dict[bytes, list[Any]] = collections.defaultdict(list)
-        for kv in sigs.items():
-            for key, member in tdd._bands(kv, cfg.bands, cfg.rows):
-                buckets[key].append(member)
+            for node, near in sig_fn.process(kv, boilerplate=boiler) if boiler else sig_fn.process(kv):
+                nears[node] = near
+                sigs[node] = near.fp
+        buckets: dict[bytes, list[str]] = collections.defaultdict(list)
+        for kv in nears.items():
+            for key, node in tdd._bands(kv, cfg.bands, cfg.rows):
+                buckets[key].append(node)
         params = tdd._match_params(cfg)
         parent: dict[str, str] = {}
 
@@ -129,19 +132,19 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
                 x = parent[x]
             return x
 
+        candidates = {pair for bucket in buckets.values() if len(bucket) > 1
+                      for pair in bucket_pairs(bucket, cfg.max_bucket)}
         pairs: list[tuple[str, str]] = []
         containers: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
-        for bucket in buckets.values():
-            if len(bucket) > 1:
-                for edge in tdd.bucket_edges(bucket, params, cfg.max_bucket):
-                    if len(edge) == 2:  # (node, keeper) star edges
-                        pairs.append(edge)
-                    elif edge[0] == getattr(tdd, "CONTAINMENT", "containment"):  # (kind, contained, container, sim)
-                        containers[edge[1]].append((edge[3], edge[2]))
-                    else:  # (kind, node, keeper, sim)
-                        pairs.append((edge[1], edge[2]))
-        best_of = getattr(tdd, "_best_of", max)
-        pairs.extend((small, best_of(choices)[1]) for small, choices in containers.items())
+        for a, b in sorted(candidates):
+            edge = tdd.pair_edge(a, nears[a], b, nears[b], params)
+            if edge is None:
+                continue
+            if edge[0] == "containment":  # (kind, contained, container, sim)
+                containers[edge[1]].append((edge[3], edge[2]))
+            else:
+                pairs.append((edge[1], edge[2]))
+        pairs.extend((small, tdd._best_of(choices)[1]) for small, choices in containers.items())
         for a, b in pairs:
             ra, rb = find(a), find(b)
             if ra != rb:

@@ -154,6 +154,9 @@ class DedupeConfig:
     containment_threshold: float = 0.95  # smaller doc's estimated containment in the larger that matches...
     min_overlap: int = 250  # ...when they also share at least this many shingles...
     containment_min_jaccard: float = 0.2  # ...and their Jaccard is at least this
+    edit_threshold: float = 0.9  # noisy copy (OCR, typos): character alignment at least this matches (0 = off)...
+    edit_min_jaccard: float = 0.3  # ...for candidate pairs with at least this Jaccard...
+    edit_min_chars: int = 500  # ...whose texts (lines they do not share set aside) have this many characters
     min_shingles: int = 100  # texts with fewer distinct shingles take part in exact matching only
     boilerplate_min_docs: int = 20  # a line found in this many distinct texts is ignored for near matching (0 = off)
     max_bucket: int = 500  # an LSH bucket larger than this compares members with its first max_bucket only
@@ -178,6 +181,9 @@ class DedupeConfig:
         _check(0.0 < self.containment_threshold <= 1.0, "dedupe.containment_threshold must be in (0, 1]")
         _check(self.min_overlap >= 0, "dedupe.min_overlap must be >= 0")
         _check(0.0 <= self.containment_min_jaccard <= 1.0, "dedupe.containment_min_jaccard must be in [0, 1]")
+        _check(0.0 <= self.edit_threshold <= 1.0, "dedupe.edit_threshold must be in [0, 1] (0 = off)")
+        _check(0.0 <= self.edit_min_jaccard <= 1.0, "dedupe.edit_min_jaccard must be in [0, 1]")
+        _check(self.edit_min_chars >= 1, "dedupe.edit_min_chars must be >= 1")
         _check(self.min_shingles >= 1, "dedupe.min_shingles must be >= 1")
         _check(self.boilerplate_min_docs == 0 or self.boilerplate_min_docs >= 2,
                "dedupe.boilerplate_min_docs must be 0 (off) or >= 2")

@@ -162,13 +162,8 @@ def build_pipeline(
         tables["docs"] = docs
         tables["duplicates"] = p | "NoDuplicates" >> beam.Create([])
     tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
-    read_count = (
-        (read.docs, read.rejects)
-        | "AllRead" >> beam.Flatten()
-        | "CountRead" >> beam.combiners.Count.Globally()
-    )
     return tables | "WriteTables" >> WriteTables(
-        output, cfg.output, read_count=read_count, mode=output_mode, run_id=run_id,
+        output, cfg.output, read_count=read.counts, mode=output_mode, run_id=run_id,
         run_info=run_info, extra_tables=extra)
 
 

@@ -25,7 +25,7 @@ import hashlib
 import math
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,12 +34,15 @@ import pyarrow as pa
 __all__ = [
     "INDEX_SCHEMA",
     "MinHasher",
+    "NearDoc",
     "Fingerprint",
     "MatchParams",
     "best_container",
     "band_keys",
+    "bucket_pairs",
     "bucket_keys",
     "candidate_probability",
+    "edit_similarity",
     "estimate_jaccard",
     "exact_key",
     "fingerprint",
@@ -48,19 +51,23 @@ __all__ = [
     "kept_id_of",
     "lede_key",
     "line_keys",
-    "local_components",
     "match_kind",
     "lsh_threshold",
     "node_key",
     "normalize_text",
+    "normalized_lines",
     "shingle_hashes",
     "sketch_estimates",
+    "sketch_kind",
     "strip_lines",
     "verify_pair",
 ]
 
 JACCARD = "jaccard"
 CONTAINMENT = "containment"
+EDIT = "edit"
+ALIGN = "align"  # sketch verdict: only the texts' alignment can decide
+_LINE_MIN_CHARS = 20  # shorter normalized lines are never boilerplate (too common by chance)
 _P = np.uint64(0x100000001B3)  # FNV-64 prime (odd, so invertible mod 2**64)
 _NULL_TIME = 9_999_999_999_999  # collected_at missing: sorts after every real time
 _TIME_OFFSET = 10**12  # makes published_at (may be negative: before 1970) non-negative
@@ -145,6 +152,28 @@ def strip_lines(text: str, drop: Iterable[bytes] | frozenset[bytes], min_chars: 
                 continue
         kept.append(line)
     return "\n".join(kept)
+
+
+def _line_key(norm: str) -> bytes:
+    return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def normalized_lines(text: str, drop: frozenset[bytes] = frozenset(), min_chars: int = _LINE_MIN_CHARS) -> list[str]:
+    """The non-empty normalized lines of ``text``, without those whose :func:`line_keys` key is in ``drop``.
+
+    ``" ".join(normalized_lines(text))`` equals ``normalize_text(text)`` (a line break is
+    whitespace, and NFKC never composes across it), so one pass gives both the text to
+    shingle and the line structure that :func:`edit_similarity` uses.
+    """
+    out = []
+    for line in text.split("\n"):
+        norm = normalize_text(line)
+        if not norm:
+            continue
+        if drop and len(norm) >= min_chars and _line_key(norm) in drop:
+            continue
+        out.append(norm)
+    return out
 
 
 # ---------------------------------------------------------------------------- shingles
@@ -290,6 +319,22 @@ class Fingerprint(NamedTuple):
     lede: bytes = b""
 
 
+class NearDoc(NamedTuple):
+    """What near matching compares for one text: its fingerprint and, for long texts, its lines.
+
+    ``text`` holds the normalized lines (joined with "\\n", boilerplate left out, at most
+    :data:`EDIT_MAX_CHARS` characters) of a text long enough for the edit-noise rule
+    (``MatchParams.edit_min_chars``); it is empty otherwise and for earlier runs' index rows.
+    """
+
+    fp: Fingerprint
+    text: str = ""
+
+
+EDIT_MAX_CHARS = 20_000
+"""Characters of each text compared by :func:`edit_similarity` (bounds its cost on huge texts)."""
+
+
 def fingerprint(shingles: np.ndarray, hasher: MinHasher, sketch_size: int = 256, lede: bytes = b"") -> Fingerprint:
     """Fingerprint of a sorted distinct shingle-hash array (output of :func:`shingle_hashes`)."""
     sig = hasher.signature(shingles)
@@ -315,6 +360,22 @@ def bucket_keys(fp: Fingerprint, bands: int, rows: int) -> list[bytes]:
     if fp.lede:
         keys.append(b"\xff\xff" + fp.lede)
     return keys
+
+
+def bucket_pairs(nodes: Iterable[str], max_bucket: int) -> Iterator[tuple[str, str]]:
+    """The candidate pairs (smaller node, larger node) of one LSH bucket.
+
+    Members are sorted by keeper key and each is paired with every earlier
+    member, or with the first ``max_bucket`` only in an oversized bucket (a
+    template shared by thousands of texts must not cost n**2 comparisons).
+    Pairs of two earlier-run documents are skipped: both are already kept.
+    """
+    items = sorted(set(nodes))
+    for j in range(1, len(items)):
+        for i in range(min(j, max_bucket)):
+            if items[i][0] == "0" and items[j][0] == "0":
+                continue
+            yield items[i], items[j]
 
 
 def sketch_estimates(a: Fingerprint, b: Fingerprint) -> tuple[float, float, float]:
@@ -357,6 +418,9 @@ class MatchParams:
     min_overlap: int = 250
     containment_min_jaccard: float = 0.2
     method: str = "jaccard_or_containment"  # or "jaccard", or "none" (every LSH candidate matches)
+    edit_threshold: float = 0.9  # character alignment similarity of a noisy copy (0 = rule off)
+    edit_min_jaccard: float = 0.3  # ...checked only for pairs at least this similar by Jaccard...
+    edit_min_chars: int = 500  # ...whose texts (lines they do not share) have at least this many characters
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -364,8 +428,38 @@ def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
 
 
-def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[str, float]:
-    """("jaccard" | "containment" | "", similarity) of a candidate pair (see :func:`verify_pair`)."""
+def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
+    """Character alignment similarity of two normalized texts (lines joined with "\\n"), in [0, 1].
+
+    Lines (of 20+ characters) found word for word in both texts are set aside
+    first: two different articles of one site share whole lines (headers,
+    footers, a series intro), while a copy with character noise (OCR errors,
+    typos, transliteration) has its differences spread over every line. The
+    rest of each text is aligned as one string; the result is the Indel
+    similarity ``2 * LCS / (len(a) + len(b))`` (1 = equal). 0.0 when either
+    rest is shorter than ``min_chars``: on short texts a shared template with
+    a few different names aligns almost as well as a noisy copy.
+    """
+    from rapidfuzz.distance import Indel
+
+    la, lb = a.split("\n"), b.split("\n")
+    shared = {x for x in la if len(x) >= _LINE_MIN_CHARS} & {x for x in lb if len(x) >= _LINE_MIN_CHARS}
+    ra = " ".join(x for x in la if x not in shared)[:EDIT_MAX_CHARS]
+    rb = " ".join(x for x in lb if x not in shared)[:EDIT_MAX_CHARS]
+    if min(len(ra), len(rb)) < max(min_chars, 1):
+        return 0.0
+    return float(Indel.normalized_similarity(ra, rb))
+
+
+def sketch_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int = 0, len_b: int = 0
+                ) -> tuple[str, float]:
+    """What the sketches alone decide: ("jaccard" | "containment" | "align" | "", similarity).
+
+    ``"align"`` means the pair can only match by the edit-noise rule and needs the
+    texts (lengths ``len_a``/``len_b``, 0 = no text): its Jaccard is at least
+    ``edit_min_jaccard`` and the shorter text is at least ``t / (2 - t)`` of the
+    longer (below that an Indel similarity of ``t`` is out of reach).
+    """
     j, c, overlap = sketch_estimates(a, b)
     sim = max(j, c)
     if params.method == "none" or j >= params.threshold:
@@ -377,10 +471,26 @@ def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[str
         and j >= params.containment_min_jaccard
     ):
         return CONTAINMENT, sim
+    t = params.edit_threshold
+    if t > 0 and len_a and len_b and j >= params.edit_min_jaccard:
+        short, long_ = sorted((len_a, len_b))
+        if short >= long_ * t / (2.0 - t):
+            return ALIGN, sim
     return "", sim
 
 
-def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[bool, float]:
+def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+               ) -> tuple[str, float]:
+    """("jaccard" | "containment" | "edit" | "", similarity) of a candidate pair (see :func:`verify_pair`)."""
+    kind, sim = sketch_kind(a, b, params, len(text_a), len(text_b))
+    if kind != ALIGN:
+        return kind, sim
+    e = edit_similarity(text_a, text_b, params.edit_min_chars)
+    return (EDIT, e) if e >= params.edit_threshold else ("", sim)
+
+
+def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+                ) -> tuple[bool, float]:
     """Decide whether two texts are near duplicates; returns (match, similarity).
 
     Match when the estimated Jaccard similarity is at least ``threshold``, or
@@ -392,12 +502,20 @@ def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams) -> tuple[bo
     with a long one does not.  ``similarity`` is the larger of the two
     estimates.  Method ``none`` accepts every candidate (plain MinHash LSH).
 
+    Edit-noise rule (``edit_threshold`` > 0, texts given): a pair whose
+    Jaccard is at least ``edit_min_jaccard`` but under ``threshold`` matches
+    when :func:`edit_similarity` of the two texts reaches ``edit_threshold``
+    (then ``similarity`` is that alignment similarity). An OCR-noised copy
+    shares only about half of its character 5-grams with the original, yet
+    ~94% of its characters align; rewrites and template articles differ in
+    whole phrases and align far less.
+
     A containment match is not transitive the way a Jaccard match is: the
     Beam transform attaches a contained text to its single best container
     only, so a short text found inside several different articles (a series
     intro, a standard paragraph) cannot bridge them into one cluster.
     """
-    kind, sim = match_kind(a, b, params)
+    kind, sim = match_kind(a, b, params, text_a, text_b)
     return bool(kind), sim
 
 
@@ -491,25 +609,6 @@ def index_entry(row: Mapping[str, Any], num_perm: int) -> dict[str, Any]:
         "exact": bytes(row["exact_hash"]),
         "fp": fp,
     }
-
-
-def local_components(nodes: Sequence[str], edges: Iterable[tuple[int, int]]) -> list[int]:
-    """Union-find over ``len(nodes)`` items (one bucket); returns each item's root index (smallest node)."""
-    parent = list(range(len(nodes)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in edges:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            if nodes[rj] < nodes[ri]:
-                ri, rj = rj, ri
-            parent[rj] = ri
-    return [find(i) for i in range(len(nodes))]
 
 
 def best_container(a: tuple[float, str], b: tuple[float, str]) -> tuple[float, str]:

@@ -5,17 +5,19 @@
     read = pipeline | ReadDump(["dumps/day1/", "gs://bucket/day2/*.tar.gz"])
     read.docs     # RawDoc dicts: source_path, doc_index, data, size
     read.rejects  # Reject dicts for files/members that could not be read
+    read.counts   # one int per file read: its documents and rejects (sum = documents read)
 
 Patterns may be folders (read recursively), globs or single files, on any Beam
-filesystem.  Matched files are reshuffled so that large inputs spread over workers;
-each file is streamed (never read whole) by :func:`newsflow.io.sources.read_source`.
+filesystem.  Matched files are grouped by path (a shuffle, so that large inputs spread
+over workers); each file is streamed (never read whole) by
+:func:`newsflow.io.sources.read_source`.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -36,10 +38,11 @@ _EXCERPT_BYTES = 4096
 
 
 class ReadResult(NamedTuple):
-    """What ReadDump yields: raw documents and file-level rejects."""
+    """What ReadDump yields: raw documents, file-level rejects and per-file counts of both."""
 
     docs: beam.PCollection
     rejects: beam.PCollection
+    counts: beam.PCollection
 
 
 def _is_dir(path: str) -> bool:
@@ -80,21 +83,25 @@ def relative_path(root: str, path: str) -> str:
 
 
 class _MatchFn(beam.DoFn):
-    """Pattern -> (relative path, full path) for every file it matches."""
+    """Every pattern -> (full path, relative path) for every file it matches."""
 
-    def process(self, pattern: str) -> Iterator[tuple[str, str]]:
-        root, glob = expand_pattern(pattern)
-        result = FileSystems.match([glob])[0]
-        paths = sorted(m.path for m in result.metadata_list)
-        if not paths:
-            raise FileNotFoundError(f"input {pattern!r} matches no file")
-        counter("files_matched").inc(len(paths))
-        for path in paths:
-            yield relative_path(root, path), path
+    def __init__(self, patterns: Sequence[str]):
+        self._patterns = list(patterns)
+
+    def process(self, _start: Any) -> Iterator[tuple[str, str]]:
+        for pattern in self._patterns:
+            root, glob = expand_pattern(pattern)
+            result = FileSystems.match([glob])[0]
+            paths = sorted(m.path for m in result.metadata_list)
+            if not paths:
+                raise FileNotFoundError(f"input {pattern!r} matches no file")
+            counter("files_matched").inc(len(paths))
+            for path in paths:
+                yield path, relative_path(root, path)
 
 
 class _ReadFileFn(beam.DoFn):
-    """Streams one file into RawDocs; unreadable parts go to the ``rejects`` output."""
+    """Streams files into RawDocs; unreadable parts go to ``rejects``, one count per file to ``counts``."""
 
     def __init__(self, config: ReadConfig, progress_interval: float | None = None):
         self._cfg = config
@@ -105,28 +112,42 @@ class _ReadFileFn(beam.DoFn):
         if self._progress_interval:
             self._progress = ProgressReporter(self._progress_interval)
 
-    def process(self, item: tuple[str, str]) -> Iterator[Any]:
-        rel, path = item
+    def process(self, item: tuple[str, Iterable[str]]) -> Iterator[Any]:
+        path, rels = item  # the same file matched by several patterns is read once per match
+        for rel in rels:
+            yield from self._read(rel, path)
 
+    def _read(self, rel: str, path: str) -> Iterator[Any]:
         def opener():  # noqa: ANN202 - a raw binary stream
             return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
-        for got in read_source(rel, opener, self._cfg):
-            if isinstance(got, ReadFailure):
-                reject_counter(got.reason.value).inc()
-                counter("read_failures").inc()
-                yield beam.pvalue.TaggedOutput(
-                    "rejects",
-                    make_reject(got.source_path, got.doc_index, got.reason, got.detail, got.excerpt),
-                )
-                continue
-            chunk = got.chunk
-            counter("docs_read").inc()
-            counter("bytes_read").inc(chunk.size)
-            if self._progress is not None:
-                self._progress.add(1, chunk.size)
-            data = chunk.data if not chunk.truncated else chunk.data[:_EXCERPT_BYTES]
-            yield {"source_path": got.source_path, "doc_index": chunk.doc_index, "data": data, "size": chunk.size}
+        docs = nbytes = failures = 0
+        progress = self._progress
+        try:
+            for got in read_source(rel, opener, self._cfg):
+                if isinstance(got, ReadFailure):
+                    reject_counter(got.reason.value).inc()
+                    failures += 1
+                    yield beam.pvalue.TaggedOutput(
+                        "rejects",
+                        make_reject(got.source_path, got.doc_index, got.reason, got.detail, got.excerpt),
+                    )
+                    continue
+                chunk = got.chunk
+                docs += 1
+                nbytes += chunk.size
+                if progress is not None:
+                    progress.add(1, chunk.size)
+                data = chunk.data if not chunk.truncated else chunk.data[:_EXCERPT_BYTES]
+                yield {"source_path": got.source_path, "doc_index": chunk.doc_index, "data": data,
+                       "size": chunk.size}
+        finally:  # counted once per file, not per document
+            if docs:
+                counter("docs_read").inc(docs)
+                counter("bytes_read").inc(nbytes)
+            if failures:
+                counter("read_failures").inc(failures)
+        yield beam.pvalue.TaggedOutput("counts", docs + failures)
 
 
 class ReadDump(beam.PTransform):
@@ -150,12 +171,12 @@ class ReadDump(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> ReadResult:
         files = (
             pbegin
-            | "Patterns" >> beam.Create(self._patterns)
-            | "MatchFiles" >> beam.ParDo(_MatchFn())
-            | "SpreadFiles" >> beam.Reshuffle()
+            | "Start" >> beam.Impulse()
+            | "MatchFiles" >> beam.ParDo(_MatchFn(self._patterns))
+            | "SpreadFiles" >> beam.GroupByKey()  # by path: a shuffle that spreads the files over workers
         )
         read_fn = _ReadFileFn(self._cfg, self._progress_interval)
-        out = files | "ReadFiles" >> beam.ParDo(read_fn).with_outputs("rejects", main="docs")
-        return ReadResult(out.docs, out.rejects)
+        out = files | "ReadFiles" >> beam.ParDo(read_fn).with_outputs("rejects", "counts", main="docs")
+        return ReadResult(out.docs, out.rejects, out.counts)
 
 

@@ -13,6 +13,9 @@ their key, written in row groups) into a hidden temporary folder, and one finali
 step then checks every table's row count against the counts of its input, renames the
 files into place (creating folders first, which ``WriteToFiles`` does not), re-reads
 each file's footer to check that the rows arrived, and writes ``_manifest.json``.
+One combine counts every table (rows, rows per partition, the manifest's breakdowns)
+and the documents read, so the writer adds few steps to the graph; rows travel to the
+shard files as (sort key, values in file-schema order) tuples, not dicts.
 File names are deterministic, so a rerun replaces its own files instead of adding a
 second copy.  Files are renamed only after everything is written: a run killed
 before that leaves the output as it was; readers skip the hidden temporary folder.
@@ -92,17 +95,51 @@ def _file_rows(path: str) -> int:
 
 # ----------------------------------------------------------------------------- DoFns
 
+_STATS_TAG = "stats"
 
-def _key_row(row: dict[str, Any], spec: TableSpec) -> tuple[str, dict[str, Any]]:
-    return spec.partition_dir(row), row
+
+def _label(table: str, row: dict[str, Any]) -> str | None:
+    """The manifest breakdown a row counts under: docs by language, rejects by reason, duplicates by method."""
+    if table == "docs":
+        return lang_partition(row.get("lang"))
+    if table == "rejects":
+        return row.get("reason")
+    if table == "duplicates":
+        return row.get("method")
+    return None
+
+
+class _PartitionFn(beam.DoFn):
+    """Row -> (partition folder, (sort key, file values)); (table, partition, label) to the ``stats`` output.
+
+    Only what the file holds travels on: the values in file-schema order (no dict keys, no
+    partition columns), with the row key they are sorted and sharded by.
+    """
+
+    def __init__(self, spec: TableSpec):
+        self._spec = spec
+        self._names = tuple(spec.file_schema.names)
+
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        spec = self._spec
+        part = spec.partition_dir(row)
+        yield beam.pvalue.TaggedOutput(_STATS_TAG, (spec.name, part, _label(spec.name, row)))
+        get = row.get
+        yield part, (spec.row_key(row), tuple([get(n) for n in self._names]))
 
 
 def _assign_shard(
-    item: tuple[str, dict[str, Any]], spec: TableSpec, max_rows: int, sizes: dict[str, int]
-) -> tuple[tuple[str, int, int], dict[str, Any]]:
-    part, row = item
+    item: tuple[str, tuple[str, tuple[Any, ...]]], table: str, max_rows: int, stats: dict[str, Any]
+) -> tuple[tuple[str, int, int], tuple[str, tuple[Any, ...]]]:
+    part, keyed = item
+    sizes = stats["tables"].get(table, {}).get("parts", {})
     shards = max(1, math.ceil(sizes.get(part, 1) / max_rows))
-    return (part, shard_of(spec.row_key(row), shards), shards), row
+    return (part, shard_of(keyed[0], shards), shards), keyed
+
+
+def _tmp_name(rel: str) -> str:
+    """A flat name in the temporary folder (one folder to create and remove, whatever the partitions)."""
+    return rel.replace("/", "+")
 
 
 class _WriteShardFn(beam.DoFn):
@@ -114,12 +151,15 @@ class _WriteShardFn(beam.DoFn):
         self._tag = tag
         self._cfg = cfg
 
-    def process(self, item: tuple[tuple[str, int, int], Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
-        (part, shard, shards), rows = item
-        rows = sorted(rows, key=self._spec.row_key)
+    def process(
+        self, item: tuple[tuple[str, int, int], Iterable[tuple[str, tuple[Any, ...]]]]
+    ) -> Iterator[dict[str, Any]]:
+        (part, shard, shards), keyed = item
+        names = self._spec.file_schema.names
+        rows = [dict(zip(names, values, strict=True)) for _, values in sorted(keyed, key=_sort_key)]
         name = f"part-{self._tag}{shard:05d}-of-{shards:05d}.parquet"
         rel = "/".join(x for x in (self._spec.name, part, name) if x)
-        tmp_path = join_path(self._tmp, rel)
+        tmp_path = join_path(self._tmp, _tmp_name(rel))
         schema = self._spec.file_schema
         comp = None if self._cfg.compression == "none" else self._cfg.compression
         step = self._cfg.row_group_rows
@@ -129,41 +169,61 @@ class _WriteShardFn(beam.DoFn):
         yield {"table": self._spec.name, "rel": rel, "tmp": tmp_path, "rows": len(rows)}
 
 
-class _TableStats(beam.CombineFn):
-    """Row count of a table plus the breakdowns the manifest reports."""
+def _sort_key(keyed: tuple[str, tuple[Any, ...]]) -> str:
+    return keyed[0]
 
-    def __init__(self, table: str):
-        self._table = table
+
+def _empty_table_stats() -> dict[str, Any]:
+    return {"rows": 0, "by": {}, "parts": {}}
+
+
+class _RunStats(beam.CombineFn):
+    """Documents read and, per table, rows, rows per partition and the manifest's breakdown.
+
+    Inputs are ``(table, partition, label)`` for every row and plain ints (documents read).
+    The accumulator is bounded by the number of partitions and labels, not by the rows.
+    """
 
     def create_accumulator(self) -> dict[str, Any]:
-        return {"rows": 0, "by": {}}
+        return {"read": 0, "tables": {}}
 
-    def _label(self, row: dict[str, Any]) -> str | None:
-        if self._table == "docs":
-            return lang_partition(row.get("lang"))
-        if self._table == "rejects":
-            return row.get("reason")
-        if self._table == "duplicates":
-            return row.get("method")
-        return None
-
-    def add_input(self, acc: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-        acc["rows"] += 1
-        label = self._label(row)
+    def add_input(self, acc: dict[str, Any], item: Any) -> dict[str, Any]:
+        if isinstance(item, int):
+            acc["read"] += item
+            return acc
+        table, part, label = item
+        t = acc["tables"].get(table)
+        if t is None:
+            t = acc["tables"][table] = _empty_table_stats()
+        t["rows"] += 1
+        parts = t["parts"]
+        parts[part] = parts.get(part, 0) + 1
         if label is not None:
-            acc["by"][label] = acc["by"].get(label, 0) + 1
+            by = t["by"]
+            by[label] = by.get(label, 0) + 1
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         out = self.create_accumulator()
         for a in accs:
-            out["rows"] += a["rows"]
-            for k, v in a["by"].items():
-                out["by"][k] = out["by"].get(k, 0) + v
+            out["read"] += a["read"]
+            for name, t in a["tables"].items():
+                o = out["tables"].get(name)
+                if o is None:
+                    o = out["tables"][name] = _empty_table_stats()
+                o["rows"] += t["rows"]
+                for key in ("by", "parts"):
+                    for k, v in t[key].items():
+                        o[key][k] = o[key].get(k, 0) + v
         return out
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
-        return {"rows": acc["rows"], "by": dict(sorted(acc["by"].items()))}
+        tables = {name: {"rows": t["rows"], "by": dict(sorted(t["by"].items())), "parts": t["parts"]}
+                  for name, t in acc["tables"].items()}
+        return {"read": acc["read"], "tables": tables}
+
+
+_NO_STATS: dict[str, Any] = {"read": 0, "tables": {}}
 
 
 class _FinalizeFn(beam.DoFn):
@@ -178,9 +238,13 @@ class _FinalizeFn(beam.DoFn):
         self._specs = specs
         self._run_info = run_info
 
-    def process(self, files: list[dict[str, Any]], read_count: int, **stats: dict[str, Any]) -> Iterator[dict]:
+    def process(self, _start: Any, files: list[dict[str, Any]], run_stats: dict[str, Any]) -> Iterator[dict]:
+        read_count = run_stats["read"]
+        counted = run_stats["tables"]
+        stats = {name: {"rows": counted[name]["rows"], "by": counted[name]["by"]} if name in counted
+                 else {"rows": 0, "by": {}} for name in self._specs}
         by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in self._specs}
-        for f in files:
+        for f in sorted(files, key=lambda x: x["rel"]):  # the manifest lists files in path order
             by_table[f["table"]].append(f)
         # 1. every counted row is in a written file, and every document read is in one table
         for name, spec_files in by_table.items():
@@ -196,7 +260,7 @@ class _FinalizeFn(beam.DoFn):
         for name, spec in self._specs.items():
             if not by_table[name] and not spec.partitions:
                 rel = f"{name}/part-{self._tag}00000-of-00001.parquet"
-                tmp_path = join_path(self._tmp, rel)
+                tmp_path = join_path(self._tmp, _tmp_name(rel))
                 with FileSystems.create(tmp_path) as fh:
                     pq.write_table(spec.file_schema.empty_table(), fh)
                 by_table[name].append({"table": name, "rel": rel, "tmp": tmp_path, "rows": 0})
@@ -287,8 +351,9 @@ class WriteTables(beam.PTransform):
     Args:
       output: the output folder (local path or URI).
       config: file sizing and compression.
-      read_count: a singleton PCollection with the number of documents read, for the
-        accounting check (read = docs + duplicates + rejects).
+      read_count: a PCollection of ints whose sum is the number of documents read (a
+        singleton count, or one count per file), for the accounting check
+        (read = docs + duplicates + rejects).
       mode: ``error``/``overwrite`` (one run owns the output) or ``append`` (files carry
         the run id, so scheduled runs add files and a rerun replaces only its own).
       run_id: names the temporary folder and, in append mode, the files.
@@ -318,27 +383,29 @@ class WriteTables(beam.PTransform):
         specs = {name: specs[name] for name in sorted(tables)}
         tmp = join_path(self._output, f"{TMP_PREFIX}{self._run_id}")
         tag = f"{self._run_id}-" if self._mode == "append" else ""
-        written, stats = [], {}
+        keyed, counted = {}, [self._read_count]
         for name, spec in specs.items():
-            rows = tables[name]
-            keyed = rows | f"{name}/Partition" >> beam.Map(_key_row, spec)
-            sizes = keyed | f"{name}/CountPerPartition" >> beam.combiners.Count.PerKey()
-            sharded = keyed | f"{name}/Shard" >> beam.Map(
-                _assign_shard, spec, self._cfg.max_rows_per_file, sizes=beam.pvalue.AsDict(sizes))
+            parted = tables[name] | f"{name}/Partition" >> beam.ParDo(_PartitionFn(spec)).with_outputs(
+                _STATS_TAG, main="rows")
+            keyed[name] = parted.rows
+            counted.append(parted[_STATS_TAG])
+        stats = beam.pvalue.AsSingleton(
+            counted | "AllCounts" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(_RunStats()).without_defaults(),
+            default_value=_NO_STATS)
+        written = []
+        for name, spec in specs.items():
             files = (
-                sharded
+                keyed[name]
+                | f"{name}/Shard" >> beam.Map(_assign_shard, name, self._cfg.max_rows_per_file, stats)
                 | f"{name}/GroupShards" >> beam.GroupByKey()
                 | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg))
             )
             written.append(files)
-            stats[name] = beam.pvalue.AsSingleton(rows | f"{name}/Stats" >> beam.CombineGlobally(_TableStats(name)))
-        all_files = (
-            written
-            | "AllFiles" >> beam.Flatten()
-            | "ListFiles" >> beam.combiners.ToList()
-        )
-        return all_files | "Finalize" >> beam.ParDo(
-            _FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info),
-            beam.pvalue.AsSingleton(self._read_count),
-            **stats,
+        all_files = beam.pvalue.AsList(written | "AllFiles" >> beam.Flatten())
+        pipeline = self._read_count.pipeline
+        return (
+            pipeline
+            | "Start" >> beam.Impulse()
+            | "Finalize" >> beam.ParDo(_FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info),
+                                       all_files, stats)
         )

@@ -15,12 +15,16 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    it; lines found in ``boilerplate_min_docs`` or more are ignored when shingling.
 3. Signatures: MinHash over shingles of each representative with at least
    ``min_shingles`` shingles (shorter texts are matched exactly only).
-4. LSH: group by band key; inside a bucket, candidate pairs are verified
-   (:func:`~newsflow.core.dedupe.verify_pair`) and a local union-find turns the
-   verified pairs into star edges (member -> bucket-local keeper).
+4. LSH: group node ids by band key (and lede key); each bucket gives its
+   candidate pairs (:func:`~newsflow.core.dedupe.bucket_pairs`). Only ids are
+   shuffled here: a fingerprint travels once per pair side, never once per band.
+   Two joins bring both sketches to each pair, which is verified
+   (:func:`pair_edge`): Jaccard or containment (abridged copies); the few pairs
+   that only character alignment can decide (noisy copies: OCR errors, typos)
+   then get both texts through two more joins.
 5. Connected components: ``cc_rounds`` alternations of large-star/small-star
-   (Kiveris et al. 2014, O(log^2 n) rounds worst case; dup graphs are stars
-   after the bucket step, so a few rounds suffice), then 3 pointer-jumping
+   (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
+   small and dense, so a few rounds suffice), then 3 pointer-jumping
    rounds and a check; a node whose target is still not a root is KEPT, so
    every kept_id names a kept document (counter ``dedupe_cc_unresolved``).
 6. Resolve: each representative and its exact copies get the component's
@@ -40,36 +44,39 @@ from apache_beam import pvalue
 
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import (
+    ALIGN,
     CONTAINMENT,
-    JACCARD,
+    EDIT,
+    EDIT_MAX_CHARS,
     Fingerprint,
     MatchParams,
     MinHasher,
+    NearDoc,
     best_container,
     bucket_keys,
+    bucket_pairs,
+    edit_similarity,
     exact_key,
     fingerprint,
     index_row,
     kept_id_of,
     lede_key,
     line_keys,
-    local_components,
     match_kind,
     node_key,
-    normalize_text,
+    normalized_lines,
     shingle_hashes,
-    strip_lines,
+    sketch_kind,
     verify_pair,
 )
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["Dedupe", "DedupeResult", "bucket_edges", "text_fingerprint"]
+__all__ = ["Dedupe", "DedupeResult", "pair_edge", "text_fingerprint"]
 
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
 _MEMBER = "member"
-_LINE_MIN_CHARS = 20
 
 
 class DedupeResult(NamedTuple):
@@ -87,6 +94,9 @@ def _match_params(cfg: DedupeConfig) -> MatchParams:
         min_overlap=cfg.min_overlap,
         containment_min_jaccard=cfg.containment_min_jaccard,
         method=cfg.verification,
+        edit_threshold=cfg.edit_threshold,
+        edit_min_jaccard=cfg.edit_min_jaccard,
+        edit_min_chars=cfg.edit_min_chars,
     )
 
 
@@ -156,7 +166,7 @@ class _ExactGroupFn(beam.DoFn):
 def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
     doc = kv[1]["doc"]
     if doc is not None:
-        for key in line_keys(doc.get("text") or "", _LINE_MIN_CHARS):
+        for key in line_keys(doc.get("text") or ""):
             yield key, 1
 
 
@@ -184,7 +194,7 @@ class _ToFrozenSet(beam.CombineFn):
 
 
 class _SignatureFn(beam.DoFn):
-    """(node, rep) -> (node, Fingerprint) for texts long enough for near matching."""
+    """(node, rep) -> (node, NearDoc) for texts long enough for near matching."""
 
     def __init__(self, cfg: DedupeConfig) -> None:
         self._cfg = cfg
@@ -194,88 +204,139 @@ class _SignatureFn(beam.DoFn):
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
 
     def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
-                ) -> Iterator[tuple[str, Fingerprint]]:
+                ) -> Iterator[tuple[str, NearDoc]]:
         node, rep = kv
         if rep["entry"] is not None:
             if rep["entry"]["fp"] is not None:
-                yield node, rep["entry"]["fp"]
+                yield node, NearDoc(rep["entry"]["fp"])
             return
-        cfg = self._cfg
         assert self._hasher is not None
-        fp = text_fingerprint(rep["doc"].get("text") or "", cfg, boilerplate, self._hasher)
-        if fp is None:
+        near = text_fingerprint(rep["doc"].get("text") or "", self._cfg, boilerplate, self._hasher)
+        if near is None:
             counter("dedupe_too_short_for_near").inc()
             return
-        yield node, fp
+        yield node, near
 
 
 def text_fingerprint(
     text: str, cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
-) -> Fingerprint | None:
-    """Fingerprint for near matching, boilerplate lines left out (unless little else remains).
+) -> NearDoc | None:
+    """Fingerprint (and, for long texts, the lines for the edit-noise rule) of one text.
 
-    None when the text has fewer than ``min_shingles`` shingles (exact matching only).
+    Boilerplate lines are left out unless too little else remains. None when the
+    text has fewer than ``min_shingles`` shingles (exact matching only). The text
+    is normalized once; the exact key, shingles, lede and lines all come from it.
     """
+    lines = normalized_lines(text)
+    candidates = [lines]
     if boilerplate:
-        stripped = strip_lines(text, boilerplate, _LINE_MIN_CHARS)
-        if stripped != text:
-            norm = normalize_text(stripped)
-            shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
-            if len(shingles) >= cfg.min_shingles:
-                return fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
-    norm = normalize_text(text)
-    shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
-    if len(shingles) < cfg.min_shingles:
-        return None
-    return fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
+        stripped = normalized_lines(text, boilerplate)
+        if len(stripped) != len(lines):
+            candidates.insert(0, stripped)
+    for kept in candidates:
+        norm = " ".join(kept)
+        shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
+        if len(shingles) >= cfg.min_shingles:
+            fp = fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
+            eligible = cfg.edit_threshold > 0 and len(norm) >= cfg.edit_min_chars
+            return NearDoc(fp, "\n".join(kept)[:EDIT_MAX_CHARS] if eligible else "")
+    return None
 
 
-# ---------------------------------------------------------------------------- 4. LSH buckets
+# ---------------------------------------------------------------------------- 4. LSH candidates
 
 
-def _bands(kv: tuple[str, Fingerprint], bands: int, rows: int) -> Iterator[tuple[bytes, Any]]:
-    node, fp = kv
-    for key in bucket_keys(fp, bands, rows):
-        yield key, (node, fp)
+def _bands(kv: tuple[str, NearDoc], bands: int, rows: int) -> Iterator[tuple[bytes, str]]:
+    node, near = kv
+    for key in bucket_keys(near.fp, bands, rows):
+        yield key, node
 
 
-def bucket_edges(
-    members: Iterable[tuple[str, Fingerprint]], params: MatchParams, max_bucket: int
-) -> Iterator[tuple[str, str, str, float]]:
-    """Verified edges of one LSH bucket as (kind, node, other, similarity).
+class _Slim(NamedTuple):
+    """What the sketch check needs of a text: shingle count and sketch (no signature), text length."""
 
-    Members are sorted by keeper key; each is compared with every earlier
-    member, or with the first ``max_bucket`` only in an oversized bucket.
-    Pairs of two earlier-run documents are not compared (both stay kept).
-    Jaccard matches come out as star edges (``"jaccard"``, node, bucket-local
-    keeper) after a local union-find; containment matches as one edge per
-    contained text to its best container in the bucket (``"containment"``,
-    contained, container, similarity).
-    """
-    items = sorted({m[0]: m for m in members}.values())
-    if len(items) < 2:
+    fp: Fingerprint
+    text_len: int
+
+
+def _slim(kv: tuple[str, NearDoc]) -> tuple[str, _Slim]:
+    node, near = kv
+    return node, _Slim(Fingerprint(near.fp.shingles, b"", near.fp.sketch), len(near.text))
+
+
+def _send_left(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Any]]]:
+    """At node a: send a's payload (sketch or text) to every distinct partner b of a pair (a, b)."""
+    a, g = kv
+    if not g["payload"]:
         return
-    nodes = [it[0] for it in items]
-    edges = []
-    contained: dict[int, tuple[float, str]] = {}
-    for j in range(1, len(items)):
-        for i in range(min(j, max_bucket)):
-            if nodes[i][0] == "0" and nodes[j][0] == "0":
-                continue
-            kind, sim = match_kind(items[i][1], items[j][1], params)
-            if kind == JACCARD:
-                edges.append((i, j))
-            elif kind == CONTAINMENT:
-                small, big = (i, j) if items[i][1].shingles < items[j][1].shingles else (j, i)
-                choice = (sim, nodes[big])
-                contained[small] = best_container(contained[small], choice) if small in contained else choice
-    if edges:
-        roots = local_components(nodes, edges)
-        for i, r in enumerate(roots):
-            if r != i:
-                yield JACCARD, nodes[i], nodes[r], 1.0
-    for small, (sim, big) in sorted(contained.items()):
-        yield CONTAINMENT, nodes[small], big, sim
+    for b in sorted(set(g["pairs"])):
+        yield b, (a, g["payload"][0])
+
+
+def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
+              ) -> tuple[str, str, str, float] | None:
+    """The edge a verified candidate pair makes, or None.
+
+    ``("jaccard" | "edit", a, b, similarity)`` (symmetric: the two texts are
+    copies of each other) or ``("containment", contained, container,
+    similarity)`` (the shorter text is inside the longer one; the transform
+    then keeps only the contained text's best container, so a standard
+    paragraph found in several articles cannot bridge them into one cluster).
+    The transform computes the same in two steps (sketches for every pair,
+    texts only for pairs that need the alignment: :func:`_verify_sketches`).
+    """
+    kind, sim = match_kind(near_a.fp, near_b.fp, params, near_a.text, near_b.text)
+    return _edge(kind, sim, a, near_a.fp.shingles, b, near_b.fp.shingles)
+
+
+def _edge(kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
+          ) -> tuple[str, str, str, float] | None:
+    if not kind:
+        return None
+    if kind == CONTAINMENT:
+        small, big = (a, b) if shingles_a < shingles_b else (b, a)
+        return kind, small, big, sim
+    return kind, a, b, sim
+
+
+def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[Any]:
+    """Pairs at b: Jaccard/containment edges (main) and pairs that need the texts (tag ``align``)."""
+    b, g = kv
+    if not g["payload"]:
+        return
+    slim_b = g["payload"][0]
+    for a, slim_a in g["left"]:
+        kind, sim = sketch_kind(slim_a.fp, slim_b.fp, params, slim_a.text_len, slim_b.text_len)
+        if kind == ALIGN:
+            yield pvalue.TaggedOutput(ALIGN, (a, b))
+            continue
+        edge = _edge(kind, sim, a, slim_a.fp.shingles, b, slim_b.fp.shingles)
+        if edge is not None:
+            counter(f"dedupe_{kind}_matches").inc()
+            yield edge
+
+
+def _verify_texts(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, str, str, float]]:
+    """Pairs at b that only alignment can decide: edit edges."""
+    b, g = kv
+    if not g["payload"]:
+        return
+    text_b = g["payload"][0]
+    for a, text_a in g["left"]:
+        e = edit_similarity(text_a, text_b, params.edit_min_chars)
+        if e >= params.edit_threshold:
+            counter("dedupe_edit_matches").inc()
+            yield EDIT, a, b, e
+
+
+def _verified_pairs(pairs: beam.PCollection, payloads: beam.PCollection, label: str) -> beam.PCollection:
+    """(b, [(a, payload_a)...], payload_b) groups for candidate pairs (a, b), via two joins."""
+    left = (
+        {"pairs": pairs, "payload": payloads}
+        | f"{label}JoinLeft" >> beam.CoGroupByKey()
+        | f"{label}SendLeft" >> beam.FlatMap(_send_left)
+    )
+    return {"left": left, "payload": payloads} | f"{label}JoinRight" >> beam.CoGroupByKey()
 
 
 def _best_of(choices: Iterable[tuple[float, str]]) -> tuple[float, str]:
@@ -486,19 +547,31 @@ class Dedupe(beam.PTransform):
                     | "Boilerplate" >> beam.CombineGlobally(_ToFrozenSet()),
                 )
             sig_fn = _SignatureFn(cfg)
-            sigs = reps | "Signatures" >> (beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn))
+            nears = reps | "Signatures" >> (beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn))
+            sigs = nears | "Fingerprints" >> beam.Map(lambda kv: (kv[0], kv[1].fp))
             params = _match_params(cfg)
-            verified = (
-                sigs
+            pairs = (
+                nears
                 | "BandKeys" >> beam.FlatMap(_bands, cfg.bands, cfg.rows)
                 | "GroupBands" >> beam.GroupByKey()
-                | "VerifyBuckets" >> beam.FlatMap(lambda kv, pr, mb: bucket_edges(kv[1], pr, mb), params,
-                                                  cfg.max_bucket)
+                | "BucketPairs" >> beam.FlatMap(lambda kv, mb: bucket_pairs(kv[1], mb), cfg.max_bucket)
             )
+            checked = (
+                _verified_pairs(pairs, nears | "Slim" >> beam.Map(_slim), "Sketch")
+                | "VerifySketches" >> beam.ParDo(_verify_sketches, params).with_outputs(ALIGN, main="edges")
+            )
+            verified = checked.edges
+            if cfg.edit_threshold > 0:
+                texts = nears | "Texts" >> beam.FlatMap(lambda kv: [(kv[0], kv[1].text)] if kv[1].text else [])
+                edits = (
+                    _verified_pairs(checked[ALIGN], texts, "Text")
+                    | "VerifyTexts" >> beam.FlatMap(_verify_texts, params)
+                )
+                verified = (verified, edits) | "AllVerified" >> beam.Flatten()
             similar = (
                 verified
-                | "JaccardEdges" >> beam.Filter(lambda e: e[0] == JACCARD)
-                | "JaccardPairs" >> beam.Map(lambda e: (e[1], e[2]))
+                | "SymmetricEdges" >> beam.Filter(lambda e: e[0] != CONTAINMENT)
+                | "SymmetricPairs" >> beam.Map(lambda e: (e[1], e[2]))
             )
             container = (
                 verified

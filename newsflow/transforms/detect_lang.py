@@ -65,24 +65,23 @@ class DetectLangFn(beam.DoFn):
         self._holder = self._shared.acquire(self._load, tag=tag)
         self._detected = Metrics.counter(_NAMESPACE, "lang_detected")
         self._und = Metrics.counter(_NAMESPACE, "lang_und")
+        self._use_hashtags = cfg.use_hashtags
+        self._options = {  # detect()'s keyword arguments, read from the config once instead of per element
+            "threshold": cfg.threshold,
+            "thresholds": cfg.thresholds,
+            "min_chars": cfg.min_chars,
+            "max_chars": cfg.max_chars,
+            "chunk_size": cfg.chunk_words,
+            "prior_weight": cfg.prior_weight,
+            "trust_score": cfg.trust_score,
+            "min_ratio": cfg.min_ratio,
+        }
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if self._holder is None:  # process() without setup(), e.g. a direct call in a test
             self.setup()
         assert self._holder is not None
-        cfg = self._config
-        result: LangResult = detect(
-            doc_text(doc, cfg.use_hashtags),
-            self._holder.model,
-            threshold=cfg.threshold,
-            thresholds=cfg.thresholds,
-            min_chars=cfg.min_chars,
-            max_chars=cfg.max_chars,
-            chunk_size=cfg.chunk_words,
-            prior_weight=cfg.prior_weight,
-            trust_score=cfg.trust_score,
-            min_ratio=cfg.min_ratio,
-        )
+        result: LangResult = detect(doc_text(doc, self._use_hashtags), self._holder.model, **self._options)
         (self._und if result.lang == UNDETERMINED else self._detected).inc()
         yield {
             **doc,

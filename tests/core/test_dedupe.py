@@ -16,7 +16,9 @@ from newsflow.core.dedupe import (
     MinHasher,
     band_keys,
     best_container,
+    bucket_pairs,
     candidate_probability,
+    edit_similarity,
     estimate_jaccard,
     exact_key,
     fingerprint,
@@ -24,11 +26,11 @@ from newsflow.core.dedupe import (
     index_row,
     kept_id_of,
     line_keys,
-    local_components,
     lsh_threshold,
     match_kind,
     node_key,
     normalize_text,
+    normalized_lines,
     shingle_hashes,
     sketch_estimates,
     strip_lines,
@@ -240,6 +242,85 @@ def test_best_container_is_deterministic():
     assert best_container((0.9, "a"), (0.9, "b")) == (0.9, "a")
 
 
+_VOCAB_RNG = np.random.default_rng(7)
+_VOCAB = ["".join(_VOCAB_RNG.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(n)))
+          for n in _VOCAB_RNG.integers(3, 10, size=3000)]
+
+
+def _words(n: int, seed: int | None = None) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [_VOCAB[i] for i in rng.integers(0, len(_VOCAB), size=n)]
+
+
+def _ocr(text: str, rate: float, seed: int) -> str:
+    """Deterministic character noise: every letter swapped/dropped/doubled with probability ``rate``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for ch, u, v in zip(text, rng.random(len(text)), rng.random(len(text)), strict=True):
+        if ch.isalpha() and u < rate:
+            out.append("" if v < 0.3 else ch + ch if v < 0.5 else "e" if ch != "e" else "c")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def test_normalized_lines_equal_normalize_text_and_drop_boilerplate():
+    text = "Ｈｅａｄｌｉｎｅ — Today!\n\n  Second   line, with\u00adsoft hyphen.\r\nSubscribe to our newsletter today"
+    lines = normalized_lines(text)
+    assert " ".join(lines) == normalize_text(text)
+    assert len(lines) == 3
+    drop = frozenset(line_keys("Subscribe to our newsletter today"))
+    assert normalized_lines(text, drop) == lines[:2]
+
+
+def test_edit_similarity_separates_noisy_copies_from_templates():
+    words = _words(400)
+    original = "\n".join(" ".join(words[i:i + 40]) for i in range(0, 400, 40))
+    noisy = _ocr(original, 0.10, seed=3)
+    norm_a = "\n".join(normalized_lines(original))
+    norm_b = "\n".join(normalized_lines(noisy))
+    assert edit_similarity(norm_a, norm_b) >= 0.9
+    # a rewrite: the same frame with 30% of the words replaced as whole passages
+    other = words[:100] + _words(60) + words[160:300] + _words(60) + words[360:]
+    norm_t = "\n".join(normalized_lines(" ".join(other)))
+    assert edit_similarity(norm_a.replace("\n", " "), norm_t) < 0.9
+    # lines shared word for word are set aside: two texts that only share a footer are not copies
+    footer = " ".join(_words(60))
+    a, b = " ".join(_words(150)) + "\n" + footer, " ".join(_words(150)) + "\n" + footer
+    assert edit_similarity(a, b) < 0.6
+    assert edit_similarity("short text", "short text", min_chars=500) == 0.0
+    assert edit_similarity("", "") == 0.0
+
+
+def test_match_kind_edit_rule_needs_texts_jaccard_floor_and_length():
+    words = _words(400)
+    original = " ".join(words)
+    noisy = _ocr(original, 0.10, seed=5)
+    mh = MinHasher(128, 1)
+    na, nb = normalize_text(original), normalize_text(noisy)
+    fa, fb = (fingerprint(shingle_hashes(x, "char", 5), mh, 256) for x in (na, nb))
+    p = MatchParams()
+    j = sketch_estimates(fa, fb)[0]
+    assert p.edit_min_jaccard <= j < p.threshold  # Jaccard alone would miss this copy
+    kind, sim = match_kind(fa, fb, p, na, nb)
+    assert kind == "edit" and sim >= 0.9
+    assert match_kind(fa, fb, p)[0] == ""  # without texts (an earlier run's index row) no edit check
+    assert match_kind(fa, fb, MatchParams(edit_threshold=0.0), na, nb)[0] == ""
+    assert match_kind(fa, fb, MatchParams(edit_min_jaccard=0.99), na, nb)[0] == ""
+    assert match_kind(fa, fb, MatchParams(edit_min_chars=len(na) + 10), na, nb)[0] == ""
+
+
+def test_bucket_pairs_caps_and_skips_earlier_pairs():
+    nodes = [node_key(f"d{i}", i, None) for i in range(6)]
+    pairs = list(bucket_pairs(reversed(nodes + nodes[:2]), max_bucket=2))
+    assert pairs[0] == (nodes[0], nodes[1])
+    assert len(pairs) == 1 + 2 * 4 and all(a < b for a, b in pairs)
+    assert {a for a, _ in pairs} == {nodes[0], nodes[1]}
+    old = [node_key(f"o{i}", i, None, earlier=True) for i in range(3)]
+    assert list(bucket_pairs(old, 10)) == []
+    assert sorted(bucket_pairs([*old, nodes[0]], 10)) == [(o, nodes[0]) for o in old]
+
+
 # ---------------------------------------------------------------------------- keepers
 
 
@@ -256,12 +337,6 @@ def test_node_key_orders_by_published_then_collected_then_id():
     ordered = [kept_id_of(k) for k in sorted(keys)]
     assert ordered == ["old", "neg", "c", "a2", "z", "b", "a"]
     assert kept_id_of(node_key("id|with|bars", 1, 1)) == "id|with|bars"
-
-
-def test_local_components_root_is_smallest_node():
-    nodes = ["d", "b", "c", "a", "e"]
-    roots = local_components(nodes, [(0, 1), (1, 2), (2, 3)])  # chain d-b-c-a, e alone
-    assert [nodes[r] for r in roots] == ["a", "a", "a", "a", "e"]
 
 
 # ---------------------------------------------------------------------------- index

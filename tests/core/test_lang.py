@@ -8,6 +8,8 @@ import unicodedata
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsflow.config import ConfigError, LangConfig, load_config
 from newsflow.core import lang as L
@@ -71,6 +73,70 @@ def test_full_distribution_sums_to_one(model: L.LangModel) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
     assert model.codes[int(probs[0].argmax())] == "en"
     assert model.codes[int(probs[1].argmax())] == "de"
+
+
+SOMALI = (
+    "Kooxda ayaa la hadli doonta difaacooda kaddib markii la shaaciyay inuu ku xadgudbay shuruucda "
+    "xayiraadaha ee dalkiisa. Dalka ayaa lagu soo rogay xayiraado dhinaca dhaqdhaqaaqa iyo ganacsiga ah, "
+    "si loo yareeyo faafitaanka cudurka. Waxyaabaha laga wada hadley ayaa waxaa ka mid ah in kulamada "
+    "dhiman lagu qabto goobo aan dad badan joogin."
+)
+
+
+def test_numpy_distributions_match_predict(model: L.LangModel) -> None:
+    """lid.176 takes the numpy path; its distributions are fastText's own (pruned labels included)."""
+    slow = L.LangModel(model=model.model, fast=False)
+    assert model.fast and not slow.fast
+    texts = [L.prepare_text(t) for t in [*CLEAR.values(), SOMALI, "zzzz qqqq", "a"]]
+    chunks = [c for t in texts for c in L.chunk_words(t, 5)]
+    fast_probs, slow_probs = model.chunk_probs(chunks), slow.chunk_probs(chunks)
+    assert (slow_probs == 0).any()  # fastText leaves out labels under 1e-5; so must the numpy path
+    np.testing.assert_allclose(fast_probs, slow_probs, rtol=1e-3, atol=2e-5)
+    assert ((fast_probs == 0) == (slow_probs == 0)).mean() > 0.99
+    for text in texts:
+        np.testing.assert_allclose(model.top_probs(text), slow.top_probs(text), rtol=1e-3, atol=2e-5)
+        whole, chunked = model.text_probs(text, 5)
+        np.testing.assert_allclose(whole, slow.top_probs(text), rtol=1e-3, atol=2e-5)
+        np.testing.assert_allclose(chunked(), slow.chunk_probs(L.chunk_words(text, 5)), rtol=1e-3, atol=2e-5)
+        assert (model.top_probs(text) > 0).sum() <= 5
+
+
+def test_numpy_and_predict_paths_decide_alike(model: L.LangModel) -> None:
+    slow = L.LangModel(model=model.model, fast=False)
+    small = L.LangModel(model=model.model)
+    small._CACHE_WORDS = 64  # the word cache is emptied many times over; the longest text does not fit at all
+    small._sums, small._counts = small._sums[:64], small._counts[:64]
+    cfg = LangConfig()
+    kwargs = dict(threshold=cfg.threshold, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
+                  chunk_size=cfg.chunk_words, prior_weight=cfg.prior_weight, trust_score=cfg.trust_score,
+                  min_ratio=cfg.min_ratio)
+    for text in [*CLEAR.values(), SOMALI, SOMALI + " " + CLEAR["en"], SOMALI + " " + SOMALI.upper()]:
+        a, b, c = L.detect(text, model, **kwargs), L.detect(text, slow, **kwargs), L.detect(text, small, **kwargs)
+        assert a == c
+        assert (a.lang, a.alt) == (b.lang, b.alt)
+        assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert L.detect(SOMALI, model, **kwargs).lang == "so"
+
+
+def test_model_without_numpy_path_uses_predict(model: L.LangModel) -> None:
+    """A model whose output layer cannot be read (e.g. quantised with -qout) falls back to predict."""
+
+    class NoOutput:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+            self.f = self
+
+        def getOutputMatrix(self):  # noqa: N802 - fastText's name
+            raise ValueError("quantised output")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name) if name != "f" else self
+
+    wrapped = NoOutput(model.model)
+    wrapped.f = type("F", (), {"getArgs": model.model.f.getArgs, "getOutputMatrix": wrapped.getOutputMatrix})()
+    m = L.LangModel(model=wrapped)
+    assert not m.fast
+    assert L.detect(CLEAR["fr"], m).lang == "fr"
 
 
 # --- model loading -----------------------------------------------------------------------------------
@@ -137,6 +203,36 @@ def test_prepare_text_cuts_at_a_word_boundary() -> None:
     assert L.prepare_text(text, max_chars=12) == "alpha beta"
     assert L.prepare_text(text, max_chars=100) == text
     assert L.prepare_text("abcdefghij", max_chars=4) == "abcd"
+
+
+def _reference_prepare(text: str, max_chars: int | None) -> str:
+    """prepare_text written the slow, obvious way: whole text, one character at a time."""
+    text = L._URL_RE.sub(" ", unicodedata.normalize("NFC", text))
+    keep = [ch if (ch.isalnum() and not ch.isdecimal()) or unicodedata.category(ch)[0] == "M" else " " for ch in text]
+    out = " ".join("".join(keep).split()).lower()
+    if max_chars is not None and len(out) > max_chars:
+        cut = out.rfind(" ", 0, max_chars + 1)
+        out = out[: cut if cut > 0 else max_chars]
+    return out
+
+
+PIECES = ["Alpha", "beta", "ΟΔΟΣ", "ὈΔΥΣΣΕΎΣ", "ẹ́", "e\u0301", "İstanbul", "½", "x²", "𝐀𝐁", "𐐀𐐨", "中文", "नमस्ते",
+          "42", "_", "#tag", "@bob", "me@x.com", "http://a.b/c", "WWW.X.ORG", "ftp://z", "!?", " ", "  ", "\n", "\t",
+          "\u00a0", "\u2028", "\u0301"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=60), st.sampled_from([None, 1, 5, 12, 30, 80]))
+def test_prepare_text_matches_the_plain_definition(pieces: list[str], max_chars: int | None) -> None:
+    """The fast path (one character class, URL pass only when needed, early stop on long texts) changes nothing."""
+    text = "".join(pieces)
+    assert L.prepare_text(text, max_chars) == _reference_prepare(text, max_chars)
+
+
+def test_prepare_text_long_text_stops_early_with_the_same_result() -> None:
+    text = " ".join(f"Word{i}, ΣΟΦΟΣ x@y.org" for i in range(400))
+    for max_chars in (20, 100, 999, 5000, 100_000):
+        assert L.prepare_text(text, max_chars) == _reference_prepare(text, max_chars)
 
 
 def test_chunk_words() -> None:

@@ -47,6 +47,16 @@ def test_read_folder_and_glob_with_relative_paths(dump, seed_bytes) -> None:
                     label="rejects")
         seed = read.docs | beam.Filter(lambda d: d["source_path"] == "a/000_seed.txt") | beam.Map(lambda d: d["data"])
         assert_that(seed, equal_to([seed_bytes]), label="bytes")
+        # one count per file (an archive is one file), documents and rejects alike
+        assert_that(read.counts, equal_to([1, 2, 1, 2]), label="counts")
+
+
+def test_a_file_matched_by_two_patterns_is_read_once_per_match(dump) -> None:
+    with TestPipeline() as p:
+        read = p | ReadDump([str(dump / "day1" / "bulk.txt.gz"), str(dump / "day1" / "*.gz")])
+        assert_that(read.docs | "K" >> beam.Map(_keys), equal_to([("bulk.txt.gz", 0), ("bulk.txt.gz", 1)] * 2),
+                    label="docs")
+        assert_that(read.counts, equal_to([2, 2]), label="counts")
 
 
 def test_pattern_matching_nothing_fails_loudly(tmp_path) -> None:

@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, date_partition, lang_partition
 from newsflow.io.write_tables import WriteTables
-from newsflow.schema import make_doc, make_reject
+from newsflow.schema import epoch_to_datetime, make_doc, make_reject
 
 DAY = 19_908 * 86_400  # 2024-07-04
 
@@ -71,6 +71,36 @@ def test_large_partitions_are_sharded_deterministically(tmp_path) -> None:
         a, b = pq.read_table(tmp_path / "a" / f), pq.read_table(tmp_path / "b" / f)
         assert a.equals(b)  # same rows, same order, whatever the input order
     assert sum(pq.read_metadata(tmp_path / "a" / f).num_rows for f in files) == 50
+
+
+def test_read_count_may_come_as_several_counts_and_files_are_listed_in_path_order(tmp_path) -> None:
+    out = tmp_path / "out"
+    docs = _docs(30)
+    with TestPipeline() as p:
+        tables = {"docs": p | "D" >> beam.Create(docs), "rejects": p | "R" >> beam.Create([]),
+                  "duplicates": p | "U" >> beam.Create([])}
+        counts = p | "N" >> beam.Create([10, 0, 20])  # e.g. one count per file read
+        _ = tables | WriteTables(str(out), OutputConfig(), read_count=counts)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["counts"]["read"] == 30 and manifest["accounting_ok"] is True
+    paths = [f["path"] for f in manifest["files"]]
+    assert paths == sorted(paths) and len(paths) == 4
+    assert [f["rows"] for f in manifest["files"]] == [24, 6, 0, 0]
+
+
+def test_rows_are_written_with_every_column_as_given(tmp_path) -> None:
+    out = tmp_path / "out"
+    doc = make_doc(doc_id="a" * 32, source_path="x.txt", doc_index=3, published_at=DAY + 61, collected_at=DAY + 90,
+                   text="t", hashtags_raw=["#A", "#b"], hashtags=["a"], lang="fr", lang_score=0.5, lang_alt="de",
+                   lang_alt_score=0.25, invalid_bytes=2)
+    _write(out, [doc])
+    back = pq.read_table(out / "docs/lang=fr/date=2024-07-04/part-00000-of-00001.parquet").to_pylist()
+    assert len(back) == 1
+    got = back[0]
+    assert got["published_at"] == epoch_to_datetime(DAY + 61) and got["collected_at"].timestamp() == DAY + 90
+    assert got["published_at_utc"] is None
+    expected = {k: v for k, v in doc.items() if k not in ("lang", "published_at", "collected_at", "published_at_utc")}
+    assert {k: got[k] for k in expected} == expected
 
 
 def test_rerun_overwrite_replaces_instead_of_adding(tmp_path) -> None:

@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import INDEX_SCHEMA
 from newsflow.schema import make_doc
-from newsflow.transforms.dedupe import Dedupe, bucket_edges
+from newsflow.transforms.dedupe import Dedupe, pair_edge
 
 _RNG = np.random.default_rng(42)
 _LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
@@ -40,6 +40,7 @@ _CHAIN_A = " ".join(_words(250))
 _CHAIN_C = " ".join(_words(250))
 _CHAIN_B = _CHAIN_A + "\n" + _CHAIN_C
 _TIE = " ".join(_words(250))
+_LONG = " ".join(_words(300))
 
 
 def _keyed(rows, label: str = "Keyed"):
@@ -64,6 +65,9 @@ def test_exact_near_chain_keepers_and_short_texts():
         _doc("t2", _TIE, published_at=50, collected_at=70),
         _doc("t1", _TIE, published_at=50, collected_at=70),
         _doc("t0", _TIE, published_at=50, collected_at=90),
+        # a copy with character noise (scan errors): Jaccard far under 0.8, matched by alignment
+        _doc("o1", _LONG, published_at=600),
+        _doc("o2", _noisy(_LONG, 0.06, seed=11), published_at=700),
         # very short, different texts: never one cluster (exact only below min_shingles)
         _doc("s1", "Read more."),
         _doc("s2", "Read more!"),  # exact copy after normalization
@@ -76,14 +80,14 @@ def test_exact_near_chain_keepers_and_short_texts():
     with TestPipeline() as p:
         res = p | beam.Create(docs) | Dedupe(cfg)
         assert_that(res.kept | "KeptIds" >> beam.Map(lambda d: d["doc_id"]),
-                    equal_to(["e2", "cc", "t1", "s1", "s3", "s4", "s5"]), label="kept")
+                    equal_to(["e2", "cc", "t1", "o1", "s1", "s3", "s4", "s5"]), label="kept")
         assert_that(
             _keyed(res.duplicates, "Keyed1"),
             equal_to([
                 ("e1", "e2", "exact"), ("e3", "e2", "exact"),
                 ("ca", "cc", "near"), ("cb", "cc", "near"), ("cb2", "cc", "near"),
                 ("t0", "t1", "exact"), ("t2", "t1", "exact"), ("t3", "t1", "exact"),
-                ("s2", "s1", "exact"),
+                ("s2", "s1", "exact"), ("o2", "o1", "near"),
             ]),
             label="dups",
         )
@@ -92,14 +96,15 @@ def test_exact_near_chain_keepers_and_short_texts():
                 lambda r: (sorted(r), r["similarity"] == 1.0 if r["method"] == "exact" else 0 < r["similarity"] <= 1,
                            r["lang"], isinstance(r["published_at"], int))),
             equal_to([(sorted(["doc_id", "source_path", "doc_index", "kept_id", "method", "similarity",
-                               "published_at", "lang"]), True, "en", True)] * 9),
+                               "published_at", "lang"]), True, "en", True)] * 10),
             label="dup_fields",
         )
         assert_that(
             res.index | "IndexView" >> beam.Map(lambda r: (r["doc_id"], r["date"], r["shingles"] > 0,
                                                              r["signature"] is not None)),
             equal_to([("e2", "1970-01-01", True, True), ("cc", "1970-01-01", True, True),
-                      ("t1", "1970-01-01", True, True), ("s1", "2024-07-03", False, False),
+                      ("t1", "1970-01-01", True, True), ("o1", "1970-01-01", True, True),
+                      ("s1", "2024-07-03", False, False),
                       ("s3", "2024-07-03", False, False), ("s4", "2024-07-03", False, False),
                       ("s5", "2024-07-03", False, False)]),
             label="index",
@@ -233,23 +238,23 @@ def test_second_run_matches_against_the_first_runs_index(tmp_path):
                     label="no_index")
 
 
-def test_bucket_edges_caps_oversized_buckets_and_picks_one_container():
-    from newsflow.core.dedupe import MatchParams, MinHasher, fingerprint, node_key
+def test_pair_edge_kinds_and_containment_direction():
+    from newsflow.core.dedupe import MatchParams, MinHasher, NearDoc, fingerprint, node_key
 
     mh = MinHasher(32, seed=1)
-    fp = fingerprint(np.arange(1, 400, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15), mh, 64)
-    members = [(node_key(f"d{i}", i, None), fp) for i in range(10)]
-    edges = list(bucket_edges(members, MatchParams(), max_bucket=3))
-    assert sorted(edges) == sorted(("jaccard", node_key(f"d{i}", i, None), node_key("d0", 0, None), 1.0)
-                                   for i in range(1, 10))
-    earlier = [(node_key(f"o{i}", i, None, earlier=True), fp) for i in range(3)]
-    assert list(bucket_edges(earlier, MatchParams(), max_bucket=10)) == []
-    # a short text inside two different long ones is attached to one container only
     base = np.arange(1, 5000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    small = fingerprint(np.unique(base[:400]), mh, 64)
-    big1 = fingerprint(np.unique(base[:1000]), mh, 64)
-    big2 = fingerprint(np.unique(np.concatenate([base[:400], base[2000:2700]])), mh, 64)
-    nodes = [node_key(n, t, None) for n, t in (("s", 1), ("b1", 2), ("b2", 3))]
-    out = list(bucket_edges(list(zip(nodes, [small, big1, big2], strict=True)), MatchParams(), max_bucket=10))
-    assert [e[:3] for e in out] == [("containment", nodes[0], nodes[1])] or \
-        [e[:3] for e in out] == [("containment", nodes[0], nodes[2])]
+    small = NearDoc(fingerprint(np.unique(base[:400]), mh, 64))
+    big = NearDoc(fingerprint(np.unique(base[:1000]), mh, 64))
+    other = NearDoc(fingerprint(np.unique(base[3000:4000]), mh, 64))
+    a, b = node_key("a", 1, None), node_key("b", 2, None)
+    assert pair_edge(a, big, b, big, MatchParams()) == ("jaccard", a, b, 1.0)
+    kind, contained, container, sim = pair_edge(a, big, b, small, MatchParams())
+    assert (kind, contained, container) == ("containment", b, a) and sim == 1.0
+    assert pair_edge(a, big, b, other, MatchParams()) is None
+    assert pair_edge(a, big, b, small, MatchParams(method="jaccard")) is None
+
+
+def _noisy(text: str, rate: float, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    return "".join(("" if v < 0.3 else ch + ch if v < 0.5 else "x") if ch.isalpha() and u < rate else ch
+                   for ch, u, v in zip(text, rng.random(len(text)), rng.random(len(text)), strict=True))
