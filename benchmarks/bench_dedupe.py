@@ -374,7 +374,13 @@ class _PeakRss:
 
 
 def run_beam(docs: list[dict[str, Any]], cfg: DedupeConfig) -> dict[str, tuple[str, str]]:
-    """Dedupe on the DirectRunner (in-process); returns doc_id -> (kept_id, method)."""
+    """Dedupe on the DirectRunner (in-process); returns doc_id -> (kept_id, method).
+
+    The documents are handed over as pickle files read by the pipeline (as a dump
+    would be), not through ``beam.Create``, which would pickle and bz2-compress
+    the whole corpus into the pipeline graph (13 of 53 s at 2x).
+    """
+    import pickle
     import tempfile
 
     import apache_beam as beam
@@ -384,8 +390,15 @@ def run_beam(docs: list[dict[str, Any]], cfg: DedupeConfig) -> dict[str, tuple[s
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "dups")
+        parts = []
+        for start in range(0, len(docs), 500):
+            parts.append(os.path.join(tmp, f"docs-{start:08d}.pkl"))
+            with open(parts[-1], "wb") as fh:
+                pickle.dump(docs[start:start + 500], fh)
         with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-            res = p | beam.Create(docs, reshuffle=False) | Dedupe(cfg)
+            res = (p | beam.Create(parts, reshuffle=False)
+                   | beam.FlatMap(lambda path: pickle.load(open(path, "rb")))  # noqa: SIM115
+                   | Dedupe(cfg))
             (res.duplicates
              | beam.Map(lambda r: f"{r['doc_id']}\t{r['kept_id']}\t{r['method']}")
              | beam.io.WriteToText(out))

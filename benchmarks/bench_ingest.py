@@ -85,7 +85,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
     """
     from apache_beam import pvalue
 
-    from newsflow.core.dedupe import bucket_pairs
+    from newsflow.core.dedupe import MinHasher, NearDoc, bucket_keys, bucket_pairs
     from newsflow.transforms import dedupe as tdd
 
     def split(outputs: Any) -> Iterator[tuple[str | None, Any]]:
@@ -112,16 +112,19 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
         if cfg.boilerplate_min_docs:
             counts = collections.Counter(k for kv in reps.items() for k, _ in tdd._rep_lines(kv))
             boiler = frozenset(k for k, n in counts.items() if n >= cfg.boilerplate_min_docs) or None
-        sig_fn = tdd._SignatureFn(cfg)
-        sig_fn.setup()
+        hasher = MinHasher(cfg.num_perm, cfg.seed)
         nears: dict[str, Any] = {}
-        for kv in reps.items():
-            for node, near in sig_fn.process(kv, boilerplate=boiler) if boiler else sig_fn.process(kv):
-                nears[node] = near
-                sigs[node] = near.fp
         buckets: dict[bytes, list[str]] = collections.defaultdict(list)
-        for kv in nears.items():
-            for key, node in tdd._bands(kv, cfg.bands, cfg.rows):
+        for node, rep in reps.items():
+            if rep["entry"] is not None:
+                near = NearDoc(rep["entry"]["fp"]) if rep["entry"]["fp"] is not None else None
+            else:
+                near = tdd.text_fingerprint(rep["doc"].get("text") or "", cfg, boiler, hasher)
+            if near is None:
+                continue
+            nears[node] = near
+            sigs[node] = near.fp
+            for key in bucket_keys(near.fp, cfg.bands, cfg.rows):
                 buckets[key].append(node)
         params = tdd._match_params(cfg)
         parent: dict[str, str] = {}

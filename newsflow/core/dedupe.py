@@ -59,6 +59,7 @@ __all__ = [
     "shingle_hashes",
     "sketch_estimates",
     "sketch_kind",
+    "strip_normalized",
     "strip_lines",
     "verify_pair",
 ]
@@ -165,15 +166,13 @@ def normalized_lines(text: str, drop: frozenset[bytes] = frozenset(), min_chars:
     whitespace, and NFKC never composes across it), so one pass gives both the text to
     shingle and the line structure that :func:`edit_similarity` uses.
     """
-    out = []
-    for line in text.split("\n"):
-        norm = normalize_text(line)
-        if not norm:
-            continue
-        if drop and len(norm) >= min_chars and _line_key(norm) in drop:
-            continue
-        out.append(norm)
-    return out
+    lines = [norm for norm in (normalize_text(line) for line in text.split("\n")) if norm]
+    return strip_normalized(lines, drop, min_chars) if drop else lines
+
+
+def strip_normalized(lines: list[str], drop: frozenset[bytes], min_chars: int = _LINE_MIN_CHARS) -> list[str]:
+    """Normalized ``lines`` without those whose key is in ``drop`` (no second normalization)."""
+    return [line for line in lines if len(line) < min_chars or _line_key(line) not in drop]
 
 
 # ---------------------------------------------------------------------------- shingles

@@ -46,7 +46,6 @@ from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import (
     ALIGN,
     CONTAINMENT,
-    EDIT,
     EDIT_MAX_CHARS,
     Fingerprint,
     MatchParams,
@@ -67,6 +66,7 @@ from newsflow.core.dedupe import (
     normalized_lines,
     shingle_hashes,
     sketch_kind,
+    strip_normalized,
     verify_pair,
 )
 from newsflow.io.tables import date_partition
@@ -194,7 +194,12 @@ class _ToFrozenSet(beam.CombineFn):
 
 
 class _SignatureFn(beam.DoFn):
-    """(node, rep) -> (node, NearDoc) for texts long enough for near matching."""
+    """(node, rep) -> what near matching needs, for texts long enough for it.
+
+    Main output (node, Fingerprint); tagged ``bands`` (bucket key, node), ``slim``
+    (node, _Slim) for the sketch check and ``text`` (node, lines) for texts the
+    edit-noise rule may align. One step instead of one per derived collection.
+    """
 
     def __init__(self, cfg: DedupeConfig) -> None:
         self._cfg = cfg
@@ -204,18 +209,25 @@ class _SignatureFn(beam.DoFn):
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
 
     def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
-                ) -> Iterator[tuple[str, NearDoc]]:
+                ) -> Iterator[Any]:
         node, rep = kv
         if rep["entry"] is not None:
-            if rep["entry"]["fp"] is not None:
-                yield node, NearDoc(rep["entry"]["fp"])
-            return
-        assert self._hasher is not None
-        near = text_fingerprint(rep["doc"].get("text") or "", self._cfg, boilerplate, self._hasher)
-        if near is None:
-            counter("dedupe_too_short_for_near").inc()
-            return
-        yield node, near
+            if rep["entry"]["fp"] is None:
+                return
+            near = NearDoc(rep["entry"]["fp"])
+        else:
+            assert self._hasher is not None
+            near = text_fingerprint(rep["doc"].get("text") or "", self._cfg, boilerplate, self._hasher)
+            if near is None:
+                counter("dedupe_too_short_for_near").inc()
+                return
+        yield node, near.fp
+        for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
+            yield pvalue.TaggedOutput("bands", (key, node))
+        yield pvalue.TaggedOutput("slim", (node, _Slim(Fingerprint(near.fp.shingles, b"", near.fp.sketch),
+                                                       len(near.text))))
+        if near.text:
+            yield pvalue.TaggedOutput("text", (node, near.text))
 
 
 def text_fingerprint(
@@ -230,7 +242,7 @@ def text_fingerprint(
     lines = normalized_lines(text)
     candidates = [lines]
     if boilerplate:
-        stripped = normalized_lines(text, boilerplate)
+        stripped = strip_normalized(lines, boilerplate)
         if len(stripped) != len(lines):
             candidates.insert(0, stripped)
     for kept in candidates:
@@ -246,22 +258,11 @@ def text_fingerprint(
 # ---------------------------------------------------------------------------- 4. LSH candidates
 
 
-def _bands(kv: tuple[str, NearDoc], bands: int, rows: int) -> Iterator[tuple[bytes, str]]:
-    node, near = kv
-    for key in bucket_keys(near.fp, bands, rows):
-        yield key, node
-
-
 class _Slim(NamedTuple):
     """What the sketch check needs of a text: shingle count and sketch (no signature), text length."""
 
     fp: Fingerprint
     text_len: int
-
-
-def _slim(kv: tuple[str, NearDoc]) -> tuple[str, _Slim]:
-    node, near = kv
-    return node, _Slim(Fingerprint(near.fp.shingles, b"", near.fp.sketch), len(near.text))
 
 
 def _send_left(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Any]]]:
@@ -300,33 +301,37 @@ def _edge(kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: in
 
 
 def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[Any]:
-    """Pairs at b: Jaccard/containment edges (main) and pairs that need the texts (tag ``align``)."""
+    """Pairs at b: symmetric matches (a, b) (main), ``contained`` (small, (sim, big)), ``align`` (a, b)."""
     b, g = kv
     if not g["payload"]:
         return
     slim_b = g["payload"][0]
     for a, slim_a in g["left"]:
         kind, sim = sketch_kind(slim_a.fp, slim_b.fp, params, slim_a.text_len, slim_b.text_len)
+        if not kind:
+            continue
         if kind == ALIGN:
             yield pvalue.TaggedOutput(ALIGN, (a, b))
             continue
+        counter(f"dedupe_{kind}_matches").inc()
         edge = _edge(kind, sim, a, slim_a.fp.shingles, b, slim_b.fp.shingles)
-        if edge is not None:
-            counter(f"dedupe_{kind}_matches").inc()
-            yield edge
+        assert edge is not None
+        if kind == CONTAINMENT:
+            yield pvalue.TaggedOutput(CONTAINMENT, (edge[1], (edge[3], edge[2])))
+        else:
+            yield a, b
 
 
-def _verify_texts(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, str, str, float]]:
-    """Pairs at b that only alignment can decide: edit edges."""
+def _verify_texts(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, str]]:
+    """Pairs at b that only alignment can decide: (a, b) when they are copies with character noise."""
     b, g = kv
     if not g["payload"]:
         return
     text_b = g["payload"][0]
     for a, text_a in g["left"]:
-        e = edit_similarity(text_a, text_b, params.edit_min_chars)
-        if e >= params.edit_threshold:
+        if edit_similarity(text_a, text_b, params.edit_min_chars) >= params.edit_threshold:
             counter("dedupe_edit_matches").inc()
-            yield EDIT, a, b, e
+            yield a, b
 
 
 def _verified_pairs(pairs: beam.PCollection, payloads: beam.PCollection, label: str) -> beam.PCollection:
@@ -358,23 +363,25 @@ def _both_ways(edge: tuple[str, str]) -> Iterator[tuple[str, str]]:
 
 
 def _large_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """Connect every larger neighbor of u to the smallest node of u's neighborhood."""
+    """Connect every larger neighbor of u to the smallest node of u's neighborhood (both directions)."""
     u, nbrs = kv
     ns = set(nbrs)
     m = min(ns | {u})
     for v in ns:
-        if v > u:
+        if v > u and v != m:
             yield v, m
+            yield m, v
 
 
 def _small_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """Connect u and its smaller neighbors to the smallest of them."""
+    """Connect u and its smaller neighbors to the smallest of them (both directions)."""
     u, nbrs = kv
     small = {v for v in nbrs if v < u} | {u}
     m = min(small)
     for v in small:
         if v != m:
             yield v, m
+            yield m, v
 
 
 def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
@@ -411,22 +418,17 @@ class _Components(beam.PTransform):
         self._jumps = jumps
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
+        # every step emits each edge in both directions, so each GroupByKey sees a node's whole neighborhood
+        edges = edges | "BothWays" >> beam.FlatMap(_both_ways)
         for r in range(self._rounds):
             edges = (
                 edges
-                | f"LargeBoth{r}" >> beam.FlatMap(_both_ways)
                 | f"LargeGroup{r}" >> beam.GroupByKey()
                 | f"LargeStar{r}" >> beam.FlatMap(_large_star)
-                | f"SmallBoth{r}" >> beam.FlatMap(_both_ways)
                 | f"SmallGroup{r}" >> beam.GroupByKey()
                 | f"SmallStar{r}" >> beam.FlatMap(_small_star)
             )
-        parents = (
-            edges
-            | "ParentBoth" >> beam.FlatMap(_both_ways)
-            | "ParentGroup" >> beam.GroupByKey()
-            | "Parent" >> beam.FlatMap(_parent)
-        )
+        parents = edges | "ParentGroup" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent)
         for r in range(self._jumps + 1):
             by_child = parents
             by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0]))
@@ -547,36 +549,25 @@ class Dedupe(beam.PTransform):
                     | "Boilerplate" >> beam.CombineGlobally(_ToFrozenSet()),
                 )
             sig_fn = _SignatureFn(cfg)
-            nears = reps | "Signatures" >> (beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn))
-            sigs = nears | "Fingerprints" >> beam.Map(lambda kv: (kv[0], kv[1].fp))
+            near = reps | "Signatures" >> (
+                beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn)
+            ).with_outputs("bands", "slim", "text", main="fp")
+            sigs = near.fp
             params = _match_params(cfg)
             pairs = (
-                nears
-                | "BandKeys" >> beam.FlatMap(_bands, cfg.bands, cfg.rows)
+                near.bands
                 | "GroupBands" >> beam.GroupByKey()
                 | "BucketPairs" >> beam.FlatMap(lambda kv, mb: bucket_pairs(kv[1], mb), cfg.max_bucket)
             )
-            checked = (
-                _verified_pairs(pairs, nears | "Slim" >> beam.Map(_slim), "Sketch")
-                | "VerifySketches" >> beam.ParDo(_verify_sketches, params).with_outputs(ALIGN, main="edges")
-            )
-            verified = checked.edges
+            checked = _verified_pairs(pairs, near.slim, "Sketch") | "VerifySketches" >> beam.ParDo(
+                _verify_sketches, params).with_outputs(ALIGN, CONTAINMENT, main="similar")
+            similar = checked.similar
             if cfg.edit_threshold > 0:
-                texts = nears | "Texts" >> beam.FlatMap(lambda kv: [(kv[0], kv[1].text)] if kv[1].text else [])
-                edits = (
-                    _verified_pairs(checked[ALIGN], texts, "Text")
-                    | "VerifyTexts" >> beam.FlatMap(_verify_texts, params)
-                )
-                verified = (verified, edits) | "AllVerified" >> beam.Flatten()
-            similar = (
-                verified
-                | "SymmetricEdges" >> beam.Filter(lambda e: e[0] != CONTAINMENT)
-                | "SymmetricPairs" >> beam.Map(lambda e: (e[1], e[2]))
-            )
+                edits = _verified_pairs(checked[ALIGN], near.text, "Text") | "VerifyTexts" >> beam.FlatMap(
+                    _verify_texts, params)
+                similar = (similar, edits) | "SimilarAndEdits" >> beam.Flatten()
             container = (
-                verified
-                | "ContainmentEdges" >> beam.Filter(lambda e: e[0] == CONTAINMENT)
-                | "ByContained" >> beam.Map(lambda e: (e[1], (e[3], e[2])))
+                checked[CONTAINMENT]
                 | "BestContainer" >> beam.CombinePerKey(_best_of)
                 | "ContainerPairs" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
             )
