@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import hashlib
 import math
-import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -81,7 +80,10 @@ _TIME_OFFSET = 10**12  # makes published_at (may be negative: before 1970) non-n
 def _punct_table() -> dict[int, str]:
     """Code points mapped to a space: punctuation (P*), controls, format chars and separators."""
     table = {}
-    for cp in range(sys.maxunicode + 1):
+    # Punctuation, controls, format characters and separators only exist in planes 0, 1 and 14
+    # (planes 2-13 hold ideographs or nothing, 15-16 private use): scanning those is 5x faster
+    # than all 1.1M code points, which every worker process pays once.
+    for cp in (*range(0x20000), *range(0xE0000, 0xF0000)):
         cat = unicodedata.category(chr(cp))
         if cat[0] == "P" or cat in ("Cc", "Cf", "Zs", "Zl", "Zp"):
             table[cp] = " "
