@@ -89,6 +89,11 @@ def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str], dry_
         raise UsageError(
             "--direct_running_mode=multi_threading with more than one worker loses elements in this Beam "
             "version; use --direct_running_mode=multi_processing")
+    if mode == "multi_processing" and (direct.direct_num_workers or 1) != 1:
+        _LOGGER.warning(
+            "--direct_running_mode=multi_processing: on a 51,000-document run this Beam version delivered fewer "
+            "elements to one of Dedupe's joins than were produced (some copies stayed kept); one process is exact. "
+            "Use it to try the graph locally; produce corpora with one process or on Dataflow (docs/running.md).")
     for path in inputs:
         if _is_local(path) and not any(ch in path for ch in "*?[") and not os.path.exists(path):
             raise UsageError(f"input not found: {path}")
