@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from newsflow.config import LangConfig  # noqa: E402
 from newsflow.core.lang import LangModel, detect, prepare_text  # noqa: E402
 from newsflow.schema import make_doc  # noqa: E402
-from newsflow.transforms.detect_lang import DetectLang  # noqa: E402
+from newsflow.transforms.detect_lang import DetectLang, detect_options  # noqa: E402
 
 LANGS = ["eng", "fra", "swa", "som", "yor", "amh", "hau", "pcm"]
 
@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         model.model.predict(t.replace("\n", " "), k=2)
     raw = len(texts) / (time.perf_counter() - t0)
 
-    options = {"threshold": cfg.threshold, "thresholds": cfg.thresholds, "min_chars": cfg.min_chars,
-               "max_chars": cfg.max_chars, "chunk_size": cfg.chunk_words, "prior_weight": cfg.prior_weight,
-               "trust_score": cfg.trust_score, "min_ratio": cfg.min_ratio}
+    options = detect_options(cfg)
     t0 = time.perf_counter()
     for t in texts:
         detect(t, model, **options)

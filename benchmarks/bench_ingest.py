@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
-import inspect
 import json
 import os
 import pstats
@@ -62,17 +61,6 @@ def _iter_dump(root: str) -> Iterator[tuple[str, str]]:
         for name in sorted(files):
             full = os.path.join(folder, name)
             yield os.path.relpath(full, root).replace(os.sep, "/"), full
-
-
-def _lang_kwargs(cfg: Any) -> dict[str, Any]:
-    """``detect`` keyword arguments from the ``lang`` settings, the way DetectLang passes them."""
-    from newsflow.core.lang import detect
-
-    params = inspect.signature(detect).parameters
-    out = {name: getattr(cfg, name) for name in params if name not in ("text", "model") and hasattr(cfg, name)}
-    if "chunk_size" in params:
-        out["chunk_size"] = cfg.chunk_words
-    return out
 
 
 def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict], list[dict]]:
@@ -213,10 +201,10 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
             (docs if kind == "doc" else rejects).append(value)
     if cfg.lang.enabled:
         from newsflow.core.lang import LangModel, detect
-        from newsflow.transforms.detect_lang import doc_text
+        from newsflow.transforms.detect_lang import detect_options, doc_text
 
         model = LangModel(cfg.lang.model_path, cfg.lang.label_map)
-        kwargs = _lang_kwargs(cfg.lang)
+        kwargs = detect_options(cfg.lang)
         tagged = []
         for doc in docs:
             r = detect(doc_text(doc, cfg.lang.use_hashtags), model, **kwargs)

@@ -85,11 +85,12 @@ def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str], dry_
         raise UsageError(f"--output_mode must be one of {', '.join(OUTPUT_MODES)}, got {ing.output_mode!r}")
     direct = opts.view_as(DirectOptions)
     mode = (direct.direct_running_mode or "in_memory").lower()
-    if mode == "multi_threading" and (direct.direct_num_workers or 1) != 1:
+    several = (direct.direct_num_workers or 1) != 1
+    if mode == "multi_threading" and several:
         raise UsageError(
             "--direct_running_mode=multi_threading with more than one worker loses elements in this Beam "
             "version; use --direct_running_mode=multi_processing")
-    if mode == "multi_processing" and (direct.direct_num_workers or 1) != 1:
+    if mode == "multi_processing" and several:
         _LOGGER.warning(
             "--direct_running_mode=multi_processing: on a 51,000-document run this Beam version delivered fewer "
             "elements to one of Dedupe's joins than were produced (some copies stayed kept); one process is exact. "

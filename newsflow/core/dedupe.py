@@ -127,21 +127,16 @@ def exact_key(text: str) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def line_keys(text: str, min_chars: int = 20) -> list[bytes]:
+def line_keys(text: str, min_chars: int = _LINE_MIN_CHARS) -> list[bytes]:
     """8-byte keys of the distinct normalized lines of ``text`` with at least ``min_chars`` characters.
 
     Used to find site boilerplate: lines that recur, word for word, across many
     documents that are otherwise different.
     """
-    keys = set()
-    for line in text.split("\n"):
-        norm = normalize_text(line)
-        if len(norm) >= min_chars:
-            keys.add(hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest())
-    return sorted(keys)
+    return sorted({_line_key(norm) for norm in normalized_lines(text) if len(norm) >= min_chars})
 
 
-def strip_lines(text: str, drop: Iterable[bytes] | frozenset[bytes], min_chars: int = 20) -> str:
+def strip_lines(text: str, drop: Iterable[bytes] | frozenset[bytes], min_chars: int = _LINE_MIN_CHARS) -> str:
     """``text`` without the lines whose :func:`line_keys` key is in ``drop``."""
     drop = drop if isinstance(drop, (set, frozenset)) else frozenset(drop)
     if not drop:
@@ -149,15 +144,14 @@ def strip_lines(text: str, drop: Iterable[bytes] | frozenset[bytes], min_chars: 
     kept = []
     for line in text.split("\n"):
         norm = normalize_text(line)
-        if len(norm) >= min_chars:
-            key = hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-            if key in drop:
-                continue
+        if len(norm) >= min_chars and _line_key(norm) in drop:
+            continue
         kept.append(line)
     return "\n".join(kept)
 
 
 def _line_key(norm: str) -> bytes:
+    """8-byte BLAKE2b key of one normalized line."""
     return hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 

@@ -200,11 +200,15 @@ def chunk_words(text: str, size: int) -> list[str]:
         size: words per chunk; ``0`` keeps the whole text as one chunk.
     """
     words = text.split()
-    if not words:
+    return [" ".join(words[i : i + n]) for i, n in _chunk_spans(len(words), size)]
+
+
+def _chunk_spans(n_words: int, size: int) -> list[tuple[int, int]]:
+    """(first word, word count) of each chunk of ``size`` words (``0``: one chunk) in ``n_words`` words."""
+    if not n_words:
         return []
-    if size <= 0:
-        return [" ".join(words)]
-    return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    size = size if size > 0 else n_words
+    return [(i, min(size, n_words - i)) for i in range(0, n_words, size)]
 
 
 def aggregate(chunk_probs: np.ndarray, log_prior: np.ndarray, prior_weight: float = 1.0) -> np.ndarray:
@@ -477,6 +481,10 @@ class LangModel:
         out[empty] = 0.0
         return out
 
+    def _whole(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The top-k distribution (1, labels) of a whole text from its word rows (what ``top_probs`` returns)."""
+        return self._top(self._dist(sums.sum(axis=0, keepdims=True), counts.sum(keepdims=True)))
+
     def _top(self, dist: np.ndarray) -> np.ndarray:
         """Keep the ``k`` best entries of a (1, labels) distribution, as ``predict(k=k)`` returns them."""
         if dist.shape[1] > self._TOP_K:
@@ -491,8 +499,7 @@ class LangModel:
         share among the rest) and several times cheaper than the full distribution.
         """
         if self._hs is not None and k == self._TOP_K:
-            sums, counts = self._word_rows(text.split())
-            return self._top(self._dist(sums.sum(axis=0, keepdims=True), counts.sum(keepdims=True)))
+            return self._whole(*self._word_rows(text.split()))
         out = np.zeros((1, len(self.labels)), dtype=np.float64)
         with self._lock:
             labels, probs = self.model.predict(text, k=k, threshold=0.0)
@@ -524,12 +531,10 @@ class LangModel:
             return self.top_probs(prepared), lambda: self.chunk_probs(chunk_words(prepared, chunk_size))
         words = prepared.split()
         sums, counts = self._word_rows(words)
-        whole = self._top(self._dist(sums.sum(axis=0, keepdims=True), counts.sum(keepdims=True)))
         if not words:
-            return whole, lambda: np.zeros((0, len(self.labels)))
-        size = chunk_size if chunk_size > 0 else len(words)
-        lengths = [min(size, len(words) - i) for i in range(0, len(words), size)]
-        return whole, lambda: self._dist(*_chunk_sums(sums, counts, lengths))
+            return self._whole(sums, counts), lambda: np.zeros((0, len(self.labels)))
+        lengths = [n for _, n in _chunk_spans(len(words), chunk_size)]
+        return self._whole(sums, counts), lambda: self._dist(*_chunk_sums(sums, counts, lengths))
 
 
 def _chunk_sums(sums: np.ndarray, counts: np.ndarray, lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

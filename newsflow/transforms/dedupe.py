@@ -237,7 +237,7 @@ def text_fingerprint(
 
     Boilerplate lines are left out unless too little else remains. None when the
     text has fewer than ``min_shingles`` shingles (exact matching only). The text
-    is normalized once; the exact key, shingles, lede and lines all come from it.
+    is normalized once; the shingles, lede key and aligned lines all come from it.
     """
     lines = normalized_lines(text)
     candidates = [lines]

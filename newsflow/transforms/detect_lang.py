@@ -19,7 +19,7 @@ from apache_beam.utils.shared import Shared
 from newsflow.config import LangConfig
 from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, detect
 
-__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "doc_text"]
+__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "detect_options", "doc_text"]
 
 _NAMESPACE = "newsflow"
 _DEFAULT_CONFIG = LangConfig()
@@ -38,6 +38,20 @@ def doc_text(doc: dict[str, Any], use_hashtags: bool) -> str:
     if use_hashtags and doc.get("hashtags_raw"):
         text = text + "\n" + " ".join(doc["hashtags_raw"])
     return text
+
+
+def detect_options(cfg: LangConfig) -> dict[str, Any]:
+    """:func:`~newsflow.core.lang.detect`'s keyword arguments from the ``lang`` settings."""
+    return {
+        "threshold": cfg.threshold,
+        "thresholds": cfg.thresholds,
+        "min_chars": cfg.min_chars,
+        "max_chars": cfg.max_chars,
+        "chunk_size": cfg.chunk_words,
+        "prior_weight": cfg.prior_weight,
+        "trust_score": cfg.trust_score,
+        "min_ratio": cfg.min_ratio,
+    }
 
 
 class DetectLangFn(beam.DoFn):
@@ -66,16 +80,7 @@ class DetectLangFn(beam.DoFn):
         self._detected = Metrics.counter(_NAMESPACE, "lang_detected")
         self._und = Metrics.counter(_NAMESPACE, "lang_und")
         self._use_hashtags = cfg.use_hashtags
-        self._options = {  # detect()'s keyword arguments, read from the config once instead of per element
-            "threshold": cfg.threshold,
-            "thresholds": cfg.thresholds,
-            "min_chars": cfg.min_chars,
-            "max_chars": cfg.max_chars,
-            "chunk_size": cfg.chunk_words,
-            "prior_weight": cfg.prior_weight,
-            "trust_score": cfg.trust_score,
-            "min_ratio": cfg.min_ratio,
-        }
+        self._options = detect_options(cfg)  # read from the config once instead of per element
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if self._holder is None:  # process() without setup(), e.g. a direct call in a test
