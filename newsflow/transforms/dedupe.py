@@ -21,7 +21,8 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    Two joins bring both sketches to each pair, which is verified
    (:func:`pair_edge`): Jaccard or containment (abridged copies); the few pairs
    that only character alignment can decide (noisy copies: OCR errors, typos)
-   then get both texts through two more joins.
+   then get both texts: one join brings each text to its own pairs, a
+   GroupByKey on the pair brings the two texts together.
 5. Connected components: ``cc_rounds`` alternations of large-star/small-star
    (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
    small and dense, so a few rounds suffice), then 3 pointer-jumping
@@ -126,7 +127,8 @@ def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, Any]]:
 
 
 def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, Any]]:
-    return entry["exact"], ("idx", entry)
+    fp = entry["fp"]
+    return entry["exact"], ("idx", {**entry, "fp": None if fp is None else tuple(fp)})
 
 
 class _ExactGroupFn(beam.DoFn):
@@ -196,9 +198,11 @@ class _ToFrozenSet(beam.CombineFn):
 class _SignatureFn(beam.DoFn):
     """(node, rep) -> what near matching needs, for texts long enough for it.
 
-    Main output (node, Fingerprint); tagged ``bands`` (bucket key, node), ``slim``
-    (node, _Slim) for the sketch check and ``text`` (node, lines) for texts the
-    edit-noise rule may align. One step instead of one per derived collection.
+    Main output (node, Fingerprint fields); tagged ``bands`` (bucket key, node), ``slim``
+    (node, (shingle count, sketch, text length)) for the sketch check and ``text``
+    (node, lines) for texts the edit-noise rule may align. One step instead of one per
+    derived collection. Shuffled values are plain tuples: Beam's default coder pickles
+    a NamedTuple, which made each element about 6x slower to encode and decode.
     """
 
     def __init__(self, cfg: DedupeConfig) -> None:
@@ -214,18 +218,17 @@ class _SignatureFn(beam.DoFn):
         if rep["entry"] is not None:
             if rep["entry"]["fp"] is None:
                 return
-            near = NearDoc(rep["entry"]["fp"])
+            near = NearDoc(Fingerprint._make(rep["entry"]["fp"]))
         else:
             assert self._hasher is not None
             near = text_fingerprint(rep["doc"].get("text") or "", self._cfg, boilerplate, self._hasher)
             if near is None:
                 counter("dedupe_too_short_for_near").inc()
                 return
-        yield node, near.fp
+        yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", (key, node))
-        yield pvalue.TaggedOutput("slim", (node, _Slim(Fingerprint(near.fp.shingles, b"", near.fp.sketch),
-                                                       len(near.text))))
+        yield pvalue.TaggedOutput("slim", (node, (near.fp.shingles, near.fp.sketch, len(near.text))))
         if near.text:
             yield pvalue.TaggedOutput("text", (node, near.text))
 
@@ -258,11 +261,9 @@ def text_fingerprint(
 # ---------------------------------------------------------------------------- 4. LSH candidates
 
 
-class _Slim(NamedTuple):
-    """What the sketch check needs of a text: shingle count and sketch (no signature), text length."""
-
-    fp: Fingerprint
-    text_len: int
+def _slim_fp(slim: tuple[int, bytes, int]) -> Fingerprint:
+    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length)."""
+    return Fingerprint(slim[0], b"", slim[1])
 
 
 def _send_left(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Any]]]:
@@ -306,15 +307,16 @@ def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) 
     if not g["payload"]:
         return
     slim_b = g["payload"][0]
+    fp_b = _slim_fp(slim_b)
     for a, slim_a in g["left"]:
-        kind, sim = sketch_kind(slim_a.fp, slim_b.fp, params, slim_a.text_len, slim_b.text_len)
+        kind, sim = sketch_kind(_slim_fp(slim_a), fp_b, params, slim_a[2], slim_b[2])
         if not kind:
             continue
         if kind == ALIGN:
             yield pvalue.TaggedOutput(ALIGN, (a, b))
             continue
         counter(f"dedupe_{kind}_matches").inc()
-        edge = _edge(kind, sim, a, slim_a.fp.shingles, b, slim_b.fp.shingles)
+        edge = _edge(kind, sim, a, slim_a[0], b, slim_b[0])
         assert edge is not None
         if kind == CONTAINMENT:
             yield pvalue.TaggedOutput(CONTAINMENT, (edge[1], (edge[3], edge[2])))
@@ -322,16 +324,28 @@ def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) 
             yield a, b
 
 
-def _verify_texts(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, str]]:
-    """Pairs at b that only alignment can decide: (a, b) when they are copies with character noise."""
-    b, g = kv
-    if not g["payload"]:
+def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, tuple[str, str]]]:
+    yield pair[0], pair
+    yield pair[1], pair
+
+
+def _text_sides(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[tuple[str, str], str]]:
+    """At node x: its text, sent to each pair that needs it (nodes without such pairs send nothing)."""
+    _, g = kv
+    if not g["payload"] or not g["pairs"]:
         return
-    text_b = g["payload"][0]
-    for a, text_a in g["left"]:
-        if edit_similarity(text_a, text_b, params.edit_min_chars) >= params.edit_threshold:
-            counter("dedupe_edit_matches").inc()
-            yield a, b
+    text = g["payload"][0]
+    for pair in sorted(set(g["pairs"])):
+        yield pair, text
+
+
+def _verify_texts(kv: tuple[tuple[str, str], Iterable[str]], params: MatchParams) -> Iterator[tuple[str, str]]:
+    """A pair only alignment can decide: (a, b) when the texts are copies with character noise."""
+    (a, b), texts = kv
+    texts = sorted(texts)
+    if len(texts) == 2 and edit_similarity(texts[0], texts[1], params.edit_min_chars) >= params.edit_threshold:
+        counter("dedupe_edit_matches").inc()
+        yield a, b
 
 
 def _verified_pairs(pairs: beam.PCollection, payloads: beam.PCollection, label: str) -> beam.PCollection:
@@ -443,7 +457,7 @@ class _Components(beam.PTransform):
 # ---------------------------------------------------------------------------- 6. resolve
 
 
-def _to_keeper(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Fingerprint]]]:
+def _to_keeper(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, tuple[Any, ...]]]]:
     node, g = kv
     for keeper in g["keeper"]:
         for fp in g["sig"][:1]:
@@ -454,7 +468,7 @@ def _similarity(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> It
     keeper, g = kv
     kfp = g["sig"][:1]
     for node, fp in g["members"]:
-        sim = verify_pair(fp, kfp[0], params)[1] if kfp else 0.0
+        sim = verify_pair(_slim_fp(fp), _slim_fp(kfp[0]), params)[1] if kfp else 0.0
         yield node, (keeper, sim)
 
 
@@ -488,7 +502,7 @@ class _ResolveFn(beam.DoFn):
         counter("dedupe_kept").inc()
         yield doc
         if self._write_index:
-            fp = g["sig"][0] if g["sig"] else None
+            fp = Fingerprint._make(g["sig"][0]) if g["sig"] else None
             yield pvalue.TaggedOutput("index", index_row(doc, date_partition(doc["published_at"]), rep["exact"], fp))
 
 
@@ -563,8 +577,14 @@ class Dedupe(beam.PTransform):
                 _verify_sketches, params).with_outputs(ALIGN, CONTAINMENT, main="similar")
             similar = checked.similar
             if cfg.edit_threshold > 0:
-                edits = _verified_pairs(checked[ALIGN], near.text, "Text") | "VerifyTexts" >> beam.FlatMap(
-                    _verify_texts, params)
+                # texts cross one shuffle whole; only those of pairs to align cross a second one
+                edits = (
+                    {"pairs": checked[ALIGN] | "AlignEnds" >> beam.FlatMap(_both_ends), "payload": near.text}
+                    | "JoinText" >> beam.CoGroupByKey()
+                    | "TextSides" >> beam.FlatMap(_text_sides)
+                    | "GroupAligned" >> beam.GroupByKey()
+                    | "VerifyTexts" >> beam.FlatMap(_verify_texts, params)
+                )
                 similar = (similar, edits) | "SimilarAndEdits" >> beam.Flatten()
             container = (
                 checked[CONTAINMENT]
@@ -573,9 +593,10 @@ class Dedupe(beam.PTransform):
             )
             edges = (similar, container) | "AllEdges" >> beam.Flatten()
             keepers = edges | "Components" >> _Components(cfg.cc_rounds)
-            to_keeper = {"keeper": keepers, "sig": sigs} | "JoinNodeSig" >> beam.CoGroupByKey() \
+            # the keeper similarity needs sketches only (not signatures)
+            to_keeper = {"keeper": keepers, "sig": near.slim} | "JoinNodeSig" >> beam.CoGroupByKey() \
                 | "ToKeeper" >> beam.FlatMap(_to_keeper)
-            labels = {"members": to_keeper, "sig": sigs} | "JoinKeeperSig" >> beam.CoGroupByKey() \
+            labels = {"members": to_keeper, "sig": near.slim} | "JoinKeeperSig" >> beam.CoGroupByKey() \
                 | "Similarity" >> beam.FlatMap(_similarity, params)
             parts["label"] = labels
             parts["sig"] = sigs

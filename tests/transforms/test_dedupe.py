@@ -258,3 +258,40 @@ def _noisy(text: str, rate: float, seed: int) -> str:
     rng = np.random.default_rng(seed)
     return "".join(("" if v < 0.3 else ch + ch if v < 0.5 else "x") if ch.isalpha() and u < rate else ch
                    for ch, u, v in zip(text, rng.random(len(text)), rng.random(len(text)), strict=True))
+
+
+class _NoFallbackCoder(beam.coders.Coder):
+    """Fails on use: an element that reaches it would be pickled by Beam's default coder."""
+
+    def encode(self, value):
+        raise AssertionError(f"{type(value).__name__} would be pickled in a shuffle")
+
+    def decode(self, encoded):  # pragma: no cover - never reached
+        raise AssertionError("decode")
+
+    def is_deterministic(self) -> bool:
+        return True
+
+
+def test_shuffled_values_are_plain_and_round_trip():
+    from newsflow.core.dedupe import Fingerprint, NearDoc
+    from newsflow.transforms.dedupe import _key_entry, _SignatureFn
+
+    coder = beam.coders.FastPrimitivesCoder(fallback_coder=_NoFallbackCoder())
+    fn = _SignatureFn(DedupeConfig())
+    fn.setup()
+    doc = _doc("d1", _LONG)
+    outputs = list(fn.process(("n1", {"node": "n1", "exact": b"k", "doc": doc, "entry": None})))
+    assert {getattr(o, "tag", "fp") for o in outputs} == {"fp", "bands", "slim", "text"}
+    for out in outputs:
+        value = getattr(out, "value", out)
+        assert coder.decode(coder.encode(value)) == value
+    fp_fields = next(o for o in outputs if not hasattr(o, "tag"))[1]
+    fp = Fingerprint._make(fp_fields)
+    assert fp.shingles > 0 and len(fp.sketch) == 4 * DedupeConfig().sketch_size
+    # an earlier run's index entry crosses the exact-group shuffle with plain fingerprint fields
+    entry = {"node": "0n", "exact": b"k", "fp": fp}
+    _, (_, keyed) = _key_entry(entry)
+    assert coder.decode(coder.encode(keyed)) == keyed
+    from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed})))
+    assert NearDoc(Fingerprint._make(from_entry[0][1])).fp == fp
