@@ -13,7 +13,9 @@ Printed: documents read per second and dump MB per second (time measured inside 
 after imports), CPU seconds of the process and its children, the load average around each run
 (other work on the machine slows the multi-process variant most), peak memory of the process
 tree (the sum of the RSS of the process and its children, sampled every 50 ms from /proc) and
-the largest single-process peak RSS (``getrusage``), ratios to the baseline, and the 5x/1x ratios of time and memory.
+the largest single-process peak RSS (``getrusage``), ratios to the baseline, the 5x/1x ratios of time and memory,
+and whether each run decided the same as the baseline (kept ids and the (doc_id, kept_id, method) of every
+duplicate row).
 
 Examples::
 
@@ -29,6 +31,7 @@ import cProfile
 import json
 import os
 import pstats
+import re
 import resource
 import shutil
 import subprocess
@@ -236,11 +239,43 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
 # ---------------------------------------------------------------------------- one measured run (child process)
 
 
+_STEP_RE = re.compile(r"ref_AppliedPTransform_([A-Za-z]+-[A-Za-z]+)|\(([A-Za-z]+/[A-Za-z]+)/")
+
+
+def stage_label(fused: str) -> str:
+    """A short name for one of the runner's fused stages: its first three steps."""
+    steps: list[str] = []
+    for a, b in _STEP_RE.findall(fused):
+        step = (a or b).replace("-", "/")
+        if step not in steps:
+            steps.append(step)
+    return " + ".join(steps[:3]) or fused[:60]
+
+
+def _time_stages() -> dict[str, float]:
+    """Wall seconds per fused stage of the DirectRunner (FnApiRunner), filled while it runs."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    seconds: dict[str, float] = collections.defaultdict(float)
+    run_bundle = fn_runner.FnApiRunner._execute_bundle
+
+    def timed(self: Any, context: Any, bundle_manager: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return run_bundle(self, context, bundle_manager, *args, **kwargs)
+        finally:
+            seconds[bundle_manager.stage.name] += time.perf_counter() - started
+
+    fn_runner.FnApiRunner._execute_bundle = timed
+    return seconds
+
+
 def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None) -> None:
-    """Run one variant and print one JSON line (counts, seconds, getrusage peaks)."""
+    """Run one variant and print one JSON line (counts, seconds, getrusage peaks, slowest stages)."""
     from newsflow.config import load_config
 
     cfg = load_config(config)
+    stage_seconds = _time_stages() if variant != "baseline" else {}
     prof = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if prof:
@@ -267,6 +302,7 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
         "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
         "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "stages": sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8],
     }))
 
 
@@ -355,6 +391,27 @@ def make_corpus(work: Path, scale: int, quick: bool, shared: Path) -> Path:
     return out / "dump"
 
 
+def decisions(out: Path) -> tuple[frozenset[str], frozenset[tuple[str, str, str]]]:
+    """What a run decided: the ids of its kept docs and (doc_id, kept_id, method) of its duplicates."""
+    import pyarrow.parquet as pq
+
+    def rows(table: str, columns: list[str]) -> list[tuple[Any, ...]]:
+        got: list[tuple[Any, ...]] = []
+        for path in sorted((out / table).rglob("*.parquet")):
+            t = pq.read_table(path, columns=columns)
+            got.extend(zip(*(t.column(c).to_pylist() for c in columns), strict=True))
+        return got
+
+    kept = frozenset(r[0] for r in rows("docs", ["doc_id"]))
+    dups = frozenset(rows("duplicates", ["doc_id", "kept_id", "method"]))
+    return kept, dups
+
+
+def _differences(a: tuple[frozenset, frozenset], b: tuple[frozenset, frozenset]) -> int:
+    """How many kept ids and duplicate rows are in one run's output and not in the other's."""
+    return len(a[0] ^ b[0]) + len(a[1] ^ b[1])
+
+
 def _dump_mb(dump: Path) -> float:
     return sum(p.stat().st_size for p in dump.rglob("*") if p.is_file()) / 1e6
 
@@ -394,10 +451,15 @@ def profile_report(path: str, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def _rows_label(r: dict[str, Any]) -> str:
+    diff = r.get("rows_differing")
+    return "" if diff is None else "= base" if diff == 0 else f"{diff} differ"
+
+
 def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float]) -> str:
     lines = []
     head = f"{'scale':>5} {'variant':<9} {'docs':>7} {'kept':>7} {'dups':>6} {'rej':>4} {'sec':>8} {'docs/s':>8} " \
-           f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9}"
+           f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9} {'rows':>10}"
     lines.append(head)
     for scale, by_variant in results.items():
         base = by_variant.get("baseline")
@@ -408,7 +470,8 @@ def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float])
                          f"{r['rejects']:>4} {r['seconds']:>8.1f} {r['read'] / r['seconds']:>8.1f} "
                          f"{mb[scale] / r['seconds']:>6.2f} {ratio:>6.2f}x {r['cpu_seconds']:>7.1f} "
                          f"{r['tree_peak_rss_mb']:>10.0f} "
-                         f"{maxrss:>9.0f}")
+                         f"{maxrss:>9.0f} {_rows_label(r):>10}")
+    lines.append("rows: kept ids and (doc_id, kept_id, method) of duplicates compared with the baseline's output")
     lines.append("goals: direct2 >= 1.2x baseline throughput, direct1 >= 0.7x; 5x time <= 5 x 1x time; "
                  "peak memory 5x <= 3 x 1x")
     for scale, by_variant in results.items():
@@ -471,6 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results[scale][variant] = r = measure(variant, str(dump), str(out), args.config)
                 print(f"  {variant}: {r['seconds']:.1f} s, {r['read']} docs read, load average before/after "
                       f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
+                for label, sec in r.get("stages", []):
+                    print(f"      {sec:7.1f} s  {label}", flush=True)
+            if "baseline" in results[scale]:
+                base_rows = decisions(work / f"out-{scale}x-baseline")
+                for variant, r in results[scale].items():
+                    r["rows_differing"] = _differences(decisions(work / f"out-{scale}x-{variant}"), base_rows)
     finally:  # what was measured is printed even when a later run fails
         print(_report({k: v for k, v in results.items() if v}, mb), flush=True)
     if args.profile:
