@@ -92,8 +92,8 @@ def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str], dry_
             "version; use --direct_running_mode=multi_processing")
     if mode == "multi_processing" and several:
         _LOGGER.warning(
-            "--direct_running_mode=multi_processing: on a 51,000-document run this Beam version delivered fewer "
-            "elements to one of Dedupe's joins than were produced (some copies stayed kept); one process is exact. "
+            "--direct_running_mode=multi_processing: this Beam version's local multi-process runner drops elements "
+            "of large shuffles (plain Beam shows it: python benchmarks/check_direct_runner.py); one process is exact. "
             "Use it to try the graph locally; produce corpora with one process or on Dataflow (docs/running.md).")
     for path in inputs:
         if _is_local(path) and not any(ch in path for ch in "*?[") and not os.path.exists(path):

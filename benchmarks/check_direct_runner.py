@@ -1,0 +1,88 @@
+"""Does this Beam version's local multi-process runner deliver every element of a large join?
+
+A plain Beam pipeline (no newsflow code) with the shape of Dedupe's sketch join: ``--nodes``
+keys, each with ``--partners`` partner keys and a payload of ``--payload`` bytes; one
+CoGroupByKey sends each key's payload to its partners, a second one brings it next to the
+partner's own payload. Counters report how many (partner, payload) elements were sent and
+how many arrived. Both numbers must be equal; the script exits with status 1 when they are
+not. Run it once per Beam upgrade before trusting ``--direct_running_mode=multi_processing``
+with real data::
+
+    python benchmarks/check_direct_runner.py                       # 2 processes (about a minute)
+    python benchmarks/check_direct_runner.py --mode in_memory       # the one-process reference
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+_NS = "check_direct_runner"
+
+
+def partners_of(key: int, nodes: int, partners: int) -> Iterator[tuple[int, int]]:
+    """(key, partner) pairs: ``partners`` distinct partners per key, spread over all keys."""
+    for j in range(1, partners + 1):
+        yield key, (key * 7 + j * 13) % nodes
+
+
+def _send(kv: tuple[int, dict[str, list[Any]]]) -> Iterator[tuple[int, tuple[int, bytes]]]:
+    key, g = kv
+    if not g["payload"]:
+        Metrics.counter(_NS, "payload_missing").inc()
+        return
+    for partner in sorted(set(g["pairs"])):
+        Metrics.counter(_NS, "sent").inc()
+        yield partner, (key, g["payload"][0])
+
+
+def _arrive(kv: tuple[int, dict[str, list[Any]]]) -> None:
+    _, g = kv
+    Metrics.counter(_NS, "arrived").inc(len(list(g["left"])))
+
+
+def run(nodes: int, partners: int, payload: int, options: list[str]) -> dict[str, int]:
+    """Run the join; returns the counters ``sent`` and ``arrived`` (and ``payload_missing`` if any)."""
+    pad = b"x" * payload
+    p = beam.Pipeline(options=PipelineOptions(options))
+    keys = (
+        p
+        | "Starts" >> beam.Create(list(range(0, nodes, 1000)))
+        | "Keys" >> beam.FlatMap(lambda s: range(s, min(s + 1000, nodes)))
+        | "Spread" >> beam.Reshuffle()
+    )
+    payloads = keys | "Payload" >> beam.Map(lambda k: (k, pad + str(k).encode()))
+    pairs = keys | "Pairs" >> beam.FlatMap(partners_of, nodes, partners)
+    left = {"pairs": pairs, "payload": payloads} | "JoinLeft" >> beam.CoGroupByKey() | "Send" >> beam.FlatMap(_send)
+    _ = {"left": left, "payload": payloads} | "JoinRight" >> beam.CoGroupByKey() | "Arrive" >> beam.Map(_arrive)
+    result = p.run()
+    result.wait_until_finish()
+    return {c.key.metric.name: int(c.committed) for c in result.metrics().query()["counters"]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=50_000)
+    ap.add_argument("--partners", type=int, default=10)
+    ap.add_argument("--payload", type=int, default=1000, help="payload bytes per key (a sketch is about 1 KB)")
+    ap.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    options = [f"--direct_running_mode={args.mode}", f"--direct_num_workers={args.workers}"]
+    if args.mode == "in_memory":
+        options = []
+    got = run(args.nodes, args.partners, args.payload, options)
+    sent, arrived = got.get("sent", 0), got.get("arrived", 0)
+    expected = args.nodes * args.partners
+    print(f"{args.mode} x{args.workers if options else 1}: expected {expected}, sent {sent}, arrived {arrived}"
+          f" ({'all delivered' if arrived == sent == expected else f'{sent - arrived} lost'})")
+    return 0 if arrived == sent == expected else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
