@@ -1,9 +1,9 @@
 """Does this Beam version's local multi-process runner deliver every element of a large join?
 
 A plain Beam pipeline (no newsflow code) with the shape of Dedupe's sketch join: ``--nodes``
-keys, each with ``--partners`` partner keys and a payload of ``--payload`` bytes; one
-CoGroupByKey sends each key's payload to its partners, a second one brings it next to the
-partner's own payload. Counters report how many (partner, payload) elements were sent and
+keys, each with ``--partners`` partner keys (grouped once, as LSH buckets are) and a payload
+of ``--payload`` bytes; one CoGroupByKey sends each key's payload to its partners, a second
+one brings it next to the partner's own payload. Counters report how many (partner, payload) elements were sent and
 how many arrived. Both numbers must be equal; the script exits with status 1 when they are
 not. Run it once per Beam upgrade before trusting ``--direct_running_mode=multi_processing``
 with real data::
@@ -57,7 +57,12 @@ def run(nodes: int, partners: int, payload: int, options: list[str]) -> dict[str
         | "Spread" >> beam.Reshuffle()
     )
     payloads = keys | "Payload" >> beam.Map(lambda k: (k, pad + str(k).encode()))
-    pairs = keys | "Pairs" >> beam.FlatMap(partners_of, nodes, partners)
+    pairs = (  # as in Dedupe, the pairs come out of a GroupByKey (its LSH buckets)
+        keys
+        | "Pairs" >> beam.FlatMap(partners_of, nodes, partners)
+        | "Group" >> beam.GroupByKey()
+        | "Ungroup" >> beam.FlatMap(lambda kv: [(kv[0], b) for b in sorted(set(kv[1]))])
+    )
     left = {"pairs": pairs, "payload": payloads} | "JoinLeft" >> beam.CoGroupByKey() | "Send" >> beam.FlatMap(_send)
     _ = {"left": left, "payload": payloads} | "JoinRight" >> beam.CoGroupByKey() | "Arrive" >> beam.Map(_arrive)
     result = p.run()
