@@ -76,7 +76,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
     """
     from apache_beam import pvalue
 
-    from newsflow.core.dedupe import MinHasher, NearDoc, bucket_keys, bucket_pairs
+    from newsflow.core.dedupe import MinHasher, bucket_keys, bucket_pairs
     from newsflow.transforms import dedupe as tdd
 
     def split(outputs: Any) -> Iterator[tuple[str | None, Any]]:
@@ -107,10 +107,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
         nears: dict[str, Any] = {}
         buckets: dict[bytes, list[str]] = collections.defaultdict(list)
         for node, rep in reps.items():
-            if rep["entry"] is not None:
-                near = NearDoc(rep["entry"]["fp"]) if rep["entry"]["fp"] is not None else None
-            else:
-                near = tdd.text_fingerprint(rep["doc"].get("text") or "", cfg, boiler, hasher)
+            near = tdd.rep_near(rep, cfg, boiler, hasher)
             if near is None:
                 continue
             nears[node] = near

@@ -78,13 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"])
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
-    options = [f"--direct_running_mode={args.mode}", f"--direct_num_workers={args.workers}"]
-    if args.mode == "in_memory":
-        options = []
+    several = args.mode == "multi_processing"
+    workers = args.workers if several else 1
+    options = [f"--direct_running_mode={args.mode}", f"--direct_num_workers={workers}"] if several else []
     got = run(args.nodes, args.partners, args.payload, options)
     sent, arrived = got.get("sent", 0), got.get("arrived", 0)
     expected = args.nodes * args.partners
-    print(f"{args.mode} x{args.workers if options else 1}: expected {expected}, sent {sent}, arrived {arrived}"
+    print(f"{args.mode} x{workers}: expected {expected}, sent {sent}, arrived {arrived}"
           f" ({'all delivered' if arrived == sent == expected else f'{sent - arrived} lost'})")
     return 0 if arrived == sent == expected else 1
 

@@ -73,7 +73,7 @@ from newsflow.core.dedupe import (
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["Dedupe", "DedupeResult", "pair_edge", "text_fingerprint"]
+__all__ = ["Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
 
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
@@ -215,22 +215,31 @@ class _SignatureFn(beam.DoFn):
     def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
                 ) -> Iterator[Any]:
         node, rep = kv
-        if rep["entry"] is not None:
-            if rep["entry"]["fp"] is None:
-                return
-            near = NearDoc(Fingerprint._make(rep["entry"]["fp"]))
-        else:
-            assert self._hasher is not None
-            near = text_fingerprint(rep["doc"].get("text") or "", self._cfg, boilerplate, self._hasher)
-            if near is None:
+        assert self._hasher is not None
+        near = rep_near(rep, self._cfg, boilerplate, self._hasher)
+        if near is None:
+            if rep["entry"] is None:
                 counter("dedupe_too_short_for_near").inc()
-                return
+            return
         yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", (key, node))
         yield pvalue.TaggedOutput("slim", (node, (near.fp.shingles, near.fp.sketch, len(near.text))))
         if near.text:
             yield pvalue.TaggedOutput("text", (node, near.text))
+
+
+def rep_near(rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None,
+             hasher: MinHasher) -> NearDoc | None:
+    """What near matching compares of an exact group's representative (None: exact matching only).
+
+    An earlier run's index entry brings its stored fingerprint (a Fingerprint or its
+    fields); a document is fingerprinted from its text (:func:`text_fingerprint`).
+    """
+    entry = rep["entry"]
+    if entry is not None:
+        return None if entry["fp"] is None else NearDoc(Fingerprint._make(entry["fp"]))
+    return text_fingerprint(rep["doc"].get("text") or "", cfg, boilerplate, hasher)
 
 
 def text_fingerprint(
@@ -316,10 +325,9 @@ def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) 
             yield pvalue.TaggedOutput(ALIGN, (a, b))
             continue
         counter(f"dedupe_{kind}_matches").inc()
-        edge = _edge(kind, sim, a, slim_a[0], b, slim_b[0])
-        assert edge is not None
         if kind == CONTAINMENT:
-            yield pvalue.TaggedOutput(CONTAINMENT, (edge[1], (edge[3], edge[2])))
+            _, small, big, sim = _edge(kind, sim, a, slim_a[0], b, slim_b[0])
+            yield pvalue.TaggedOutput(CONTAINMENT, (small, (sim, big)))
         else:
             yield a, b
 
@@ -466,9 +474,9 @@ def _to_keeper(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tupl
 
 def _similarity(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, Any]]:
     keeper, g = kv
-    kfp = g["sig"][:1]
+    kfp = _slim_fp(g["sig"][0]) if g["sig"] else None
     for node, fp in g["members"]:
-        sim = verify_pair(_slim_fp(fp), _slim_fp(kfp[0]), params)[1] if kfp else 0.0
+        sim = verify_pair(_slim_fp(fp), kfp, params)[1] if kfp is not None else 0.0
         yield node, (keeper, sim)
 
 
