@@ -15,14 +15,18 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    it; lines found in ``boilerplate_min_docs`` or more are ignored when shingling.
 3. Signatures: MinHash over shingles of each representative with at least
    ``min_shingles`` shingles (shorter texts are matched exactly only).
-4. LSH: group node ids by band key (and lede key); each bucket gives its
-   candidate pairs (:func:`~newsflow.core.dedupe.bucket_pairs`). Only ids are
-   shuffled here: a fingerprint travels once per pair side, never once per band.
-   Two joins bring both sketches to each pair, which is verified
-   (:func:`pair_edge`): Jaccard or containment (abridged copies); the few pairs
-   that only character alignment can decide (noisy copies: OCR errors, typos)
-   then get both texts: one join brings each text to its own pairs, a
-   GroupByKey on the pair brings the two texts together.
+4. LSH: group node ids by band key (and lede key); a bucket of two or more
+   tells each member it is in it. Each node's sketch rides that first shuffle
+   under a key of its own; a GroupByKey on the node then sends the sketch to
+   each of its buckets of two or more, where the bucket's candidate pairs
+   (:func:`~newsflow.core.dedupe.bucket_pairs`) are checked, each pair only in
+   the first bucket where it is a candidate. A sketch thus travels once per shared bucket, not
+   once per band nor once per pair; only plain GroupByKeys of one input are used
+   (a local runner copies every input of a multi-input join or Flatten once more).
+   Each pair is verified (:func:`pair_edge`): Jaccard or containment
+   (abridged copies); the few pairs that only character alignment can decide
+   (noisy copies: OCR errors, typos) then get both texts: one join brings each
+   text to its own pairs, a GroupByKey on the pair brings the two texts together.
 5. Connected components: ``cc_rounds`` alternations of large-star/small-star
    (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
    small and dense, so a few rounds suffice), then 3 pointer-jumping
@@ -54,7 +58,6 @@ from newsflow.core.dedupe import (
     NearDoc,
     best_container,
     bucket_keys,
-    bucket_pairs,
     edit_similarity,
     exact_key,
     fingerprint,
@@ -78,6 +81,8 @@ __all__ = ["Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
 _MEMBER = "member"
+# bucket key of a node's own sketch: band keys start with the band number (< 1024), lede keys with ff ff
+_SELF_KEY = b"\xfe\xfe"
 
 
 class DedupeResult(NamedTuple):
@@ -198,8 +203,9 @@ class _ToFrozenSet(beam.CombineFn):
 class _SignatureFn(beam.DoFn):
     """(node, rep) -> what near matching needs, for texts long enough for it.
 
-    Main output (node, Fingerprint fields); tagged ``bands`` (bucket key, node), ``slim``
-    (node, (shingle count, sketch, text length)) for the sketch check and ``text``
+    Main output (node, Fingerprint fields); tagged ``bands`` (bucket key, node) plus the
+    node's own (self key, (node, slim)), ``slim`` (node, (shingle count, sketch, text
+    length)) for the keeper similarity and ``text``
     (node, lines) for texts the edit-noise rule may align. One step instead of one per
     derived collection. Shuffled values are plain tuples: Beam's default coder pickles
     a NamedTuple, which made each element about 6x slower to encode and decode.
@@ -224,7 +230,9 @@ class _SignatureFn(beam.DoFn):
         yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", (key, node))
-        yield pvalue.TaggedOutput("slim", (node, (near.fp.shingles, near.fp.sketch, len(near.text))))
+        slim = (near.fp.shingles, near.fp.sketch, len(near.text))
+        yield pvalue.TaggedOutput("bands", (_SELF_KEY + node.encode("utf-8"), (node, slim)))
+        yield pvalue.TaggedOutput("slim", (node, slim))
         if near.text:
             yield pvalue.TaggedOutput("text", (node, near.text))
 
@@ -275,13 +283,96 @@ def _slim_fp(slim: tuple[int, bytes, int]) -> Fingerprint:
     return Fingerprint(slim[0], b"", slim[1])
 
 
-def _send_left(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, Any]]]:
-    """At node a: send a's payload (sketch or text) to every distinct partner b of a pair (a, b)."""
-    a, g = kv
-    if not g["payload"]:
+_HEAD, _TAIL = b"\x01", b"\x00"
+
+
+def _bucket_members(kv: tuple[bytes, Iterable[Any]], max_bucket: int) -> Iterator[tuple[str, Any]]:
+    """A bucket of 2+ nodes -> (node, flag + bucket key) per member; a node's own key -> (node, slim).
+
+    As in :func:`~newsflow.core.dedupe.bucket_pairs`, the first ``max_bucket`` members
+    (sorted; flag ``_HEAD``) are paired with every member, later ones (``_TAIL``) with
+    those only. A bucket of earlier-run documents only has no pair to check.
+    """
+    key, values = kv
+    if key.startswith(_SELF_KEY):
+        yield from values
         return
-    for b in sorted(set(g["pairs"])):
-        yield b, (a, g["payload"][0])
+    items = sorted(set(values))
+    if len(items) < 2 or all(node[0] == "0" for node in items):
+        return
+    for j, node in enumerate(items):
+        yield node, (_HEAD if j < max_bucket else _TAIL) + key
+
+
+def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tuple[str, Any, tuple[bytes, ...]]]]:
+    """At a node: (bucket key, (node, slim, all its memberships)) for each bucket of 2+ it is in."""
+    node, values = kv
+    slim, memberships = None, []
+    for v in values:
+        if isinstance(v, bytes):
+            memberships.append(v)
+        else:
+            slim = v
+    if slim is None or not memberships:
+        return
+    memberships.sort()
+    for m in memberships:
+        yield m[1:], (node, slim, tuple(memberships))
+
+
+class _Member(NamedTuple):
+    node: str
+    fp: Fingerprint  # shingle count and sketch
+    chars: int  # text length
+    buckets: dict[bytes, bool]  # bucket key -> head member there
+
+
+def _member(value: tuple[str, Any, tuple[bytes, ...]]) -> _Member:
+    node, slim, memberships = value
+    return _Member(node, _slim_fp(slim), slim[2], {m[1:]: m[:1] == _HEAD for m in memberships})
+
+
+def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int) -> Iterator[Any]:
+    """The candidate pairs of one bucket, each checked on sketches in the first bucket it is a candidate of.
+
+    Outputs as :func:`_verify_pair`. The head members (at most ``max_bucket``) are held in
+    memory; tail members, only in buckets larger than that, are streamed in a second pass.
+    """
+    key, values = kv
+    head = sorted((m for m in map(_member, values) if m.buckets[key]), key=lambda m: m.node)
+    for j, b in enumerate(head):
+        for a in head[:j]:
+            yield from _verify_pair(a, b, key, params)
+    if len(head) >= max_bucket:
+        for value in values:
+            b = _member(value)
+            if not b.buckets[key]:
+                for a in head:
+                    yield from _verify_pair(a, b, key, params)
+
+
+def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Iterator[Any]:
+    """Symmetric match (a, b) (main), ``contained`` (small, (sim, big)) or ``align`` (a, b); a.node < b.node.
+
+    A pair found in several buckets is checked only in the smallest bucket key where it
+    is a candidate (at least one of the two is a head member), so once.
+    """
+    if a.node[0] == "0" and b.node[0] == "0":  # two earlier-run documents: both kept already
+        return
+    if min(k for k in a.buckets.keys() & b.buckets.keys() if a.buckets[k] or b.buckets[k]) != key:
+        return
+    kind, sim = sketch_kind(a.fp, b.fp, params, a.chars, b.chars)
+    if not kind:
+        return
+    if kind == ALIGN:
+        yield pvalue.TaggedOutput(ALIGN, (a.node, b.node))
+        return
+    counter(f"dedupe_{kind}_matches").inc()
+    if kind == CONTAINMENT:
+        _, small, big, sim = _edge(kind, sim, a.node, a.fp.shingles, b.node, b.fp.shingles)
+        yield pvalue.TaggedOutput(CONTAINMENT, (small, (sim, big)))
+    else:
+        yield a.node, b.node
 
 
 def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
@@ -294,7 +385,7 @@ def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchPar
     then keeps only the contained text's best container, so a standard
     paragraph found in several articles cannot bridge them into one cluster).
     The transform computes the same in two steps (sketches for every pair,
-    texts only for pairs that need the alignment: :func:`_verify_sketches`).
+    texts only for pairs that need the alignment: :func:`_verify_bucket`).
     """
     kind, sim = match_kind(near_a.fp, near_b.fp, params, near_a.text, near_b.text)
     return _edge(kind, sim, a, near_a.fp.shingles, b, near_b.fp.shingles)
@@ -308,28 +399,6 @@ def _edge(kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: in
         small, big = (a, b) if shingles_a < shingles_b else (b, a)
         return kind, small, big, sim
     return kind, a, b, sim
-
-
-def _verify_sketches(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[Any]:
-    """Pairs at b: symmetric matches (a, b) (main), ``contained`` (small, (sim, big)), ``align`` (a, b)."""
-    b, g = kv
-    if not g["payload"]:
-        return
-    slim_b = g["payload"][0]
-    fp_b = _slim_fp(slim_b)
-    for a, slim_a in g["left"]:
-        kind, sim = sketch_kind(_slim_fp(slim_a), fp_b, params, slim_a[2], slim_b[2])
-        if not kind:
-            continue
-        if kind == ALIGN:
-            yield pvalue.TaggedOutput(ALIGN, (a, b))
-            continue
-        counter(f"dedupe_{kind}_matches").inc()
-        if kind == CONTAINMENT:
-            _, small, big, sim = _edge(kind, sim, a, slim_a[0], b, slim_b[0])
-            yield pvalue.TaggedOutput(CONTAINMENT, (small, (sim, big)))
-        else:
-            yield a, b
 
 
 def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, tuple[str, str]]]:
@@ -354,16 +423,6 @@ def _verify_texts(kv: tuple[tuple[str, str], Iterable[str]], params: MatchParams
     if len(texts) == 2 and edit_similarity(texts[0], texts[1], params.edit_min_chars) >= params.edit_threshold:
         counter("dedupe_edit_matches").inc()
         yield a, b
-
-
-def _verified_pairs(pairs: beam.PCollection, payloads: beam.PCollection, label: str) -> beam.PCollection:
-    """(b, [(a, payload_a)...], payload_b) groups for candidate pairs (a, b), via two joins."""
-    left = (
-        {"pairs": pairs, "payload": payloads}
-        | f"{label}JoinLeft" >> beam.CoGroupByKey()
-        | f"{label}SendLeft" >> beam.FlatMap(_send_left)
-    )
-    return {"left": left, "payload": payloads} | f"{label}JoinRight" >> beam.CoGroupByKey()
 
 
 def _best_of(choices: Iterable[tuple[float, str]]) -> tuple[float, str]:
@@ -576,13 +635,16 @@ class Dedupe(beam.PTransform):
             ).with_outputs("bands", "slim", "text", main="fp")
             sigs = near.fp
             params = _match_params(cfg)
-            pairs = (
+            checked = (
                 near.bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "BucketPairs" >> beam.FlatMap(lambda kv, mb: bucket_pairs(kv[1], mb), cfg.max_bucket)
+                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket)
+                | "GroupByNode" >> beam.GroupByKey()
+                | "SendToBuckets" >> beam.FlatMap(_send_to_buckets)
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "VerifySketches" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket).with_outputs(
+                    ALIGN, CONTAINMENT, main="similar")
             )
-            checked = _verified_pairs(pairs, near.slim, "Sketch") | "VerifySketches" >> beam.ParDo(
-                _verify_sketches, params).with_outputs(ALIGN, CONTAINMENT, main="similar")
             similar = checked.similar
             if cfg.edit_threshold > 0:
                 # texts cross one shuffle whole; only those of pairs to align cross a second one

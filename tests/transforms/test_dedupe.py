@@ -295,3 +295,33 @@ def test_shuffled_values_are_plain_and_round_trip():
     assert coder.decode(coder.encode(keyed)) == keyed
     from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed})))
     assert NearDoc(Fingerprint._make(from_entry[0][1])).fp == fp
+
+
+def test_bucket_verification_checks_each_candidate_pair_once():
+    """Buckets -> members -> sketches sent to shared buckets: every candidate pair of bucket_pairs, once."""
+    import collections
+
+    from newsflow.core.dedupe import MatchParams, bucket_pairs
+    from newsflow.transforms.dedupe import _SELF_KEY, _bucket_members, _send_to_buckets, _verify_bucket
+
+    def group(items):
+        groups = collections.defaultdict(list)
+        for k, v in items:
+            groups[k].append(v)
+        return list(groups.items())
+
+    sketch = np.arange(1, 301, dtype="<u4").tobytes()  # the same 300 shingles: every checked pair matches
+    nodes = ["1a", "1b", "1c", "1d", "1e", "0x", "0y"]  # "0": earlier-run documents
+    bands = {b"\x00\x01k1": ["1c", "1a", "1b", "1d", "1e"],  # 5 > max_bucket: 1d and 1e are tail members
+             b"\x00\x02k2": ["1a", "1b", "1e"],  # (1a, 1b) again; (1a, 1e) only a candidate here... and in k1
+             b"\x00\x03k3": ["1d", "1e"],  # tail-tail in k1: a candidate only here
+             b"\x00\x04k4": ["0x", "0y"],  # earlier-run documents only: nothing to check
+             b"\x00\x05k5": ["1c"]}
+    max_bucket = 3
+    buckets = [*bands.items(), *((_SELF_KEY + n.encode(), [(n, (300, sketch, 1000))]) for n in nodes)]
+    by_node = group(x for kv in buckets for x in _bucket_members(kv, max_bucket))
+    by_bucket = group(x for kv in by_node for x in _send_to_buckets(kv))
+    checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket)]
+    expected = {p for members in bands.values() for p in bucket_pairs(members, max_bucket)}
+    assert ("1d", "1e") in expected and ("0x", "0y") not in expected
+    assert sorted(checked) == sorted(expected)  # each candidate pair once, no other pair
