@@ -20,9 +20,10 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    under a key of its own; a GroupByKey on the node then sends the sketch to
    each of its buckets of two or more, where the bucket's candidate pairs
    (:func:`~newsflow.core.dedupe.bucket_pairs`) are checked, each pair only in
-   the first bucket where it is a candidate. A sketch thus travels once per shared bucket, not
-   once per band nor once per pair; only plain GroupByKeys of one input are used
-   (a local runner copies every input of a multi-input join or Flatten once more).
+   the first bucket where it is a candidate. A sketch thus travels once per
+   shared bucket, not once per band nor once per pair; only plain GroupByKeys of
+   one input are used (a local runner copies every input of a multi-input join
+   or Flatten once more).
    Each pair is verified (:func:`pair_edge`): Jaccard or containment
    (abridged copies); the few pairs that only character alignment can decide
    (noisy copies: OCR errors, typos) then get both texts: one join brings each
@@ -203,9 +204,9 @@ class _ToFrozenSet(beam.CombineFn):
 class _SignatureFn(beam.DoFn):
     """(node, rep) -> what near matching needs, for texts long enough for it.
 
-    Main output (node, Fingerprint fields); tagged ``bands`` (bucket key, node) plus the
-    node's own (self key, (node, slim)), ``slim`` (node, (shingle count, sketch, text
-    length)) for the keeper similarity and ``text``
+    Main output (node, Fingerprint fields); tagged ``bands``: (bucket key, node) per band
+    and lede key, plus (the node's own key, (node, slim)); ``slim``: (node, slim) for the
+    keeper similarity, where slim = (shingle count, sketch, text length); ``text``:
     (node, lines) for texts the edit-noise rule may align. One step instead of one per
     derived collection. Shuffled values are plain tuples: Beam's default coder pickles
     a NamedTuple, which made each element about 6x slower to encode and decode.
