@@ -67,6 +67,7 @@ JACCARD = "jaccard"
 CONTAINMENT = "containment"
 EDIT = "edit"
 ALIGN = "align"  # sketch verdict: only the texts' alignment can decide
+_LEDE_BYTES = 8  # lede key length
 _LINE_MIN_CHARS = 20  # shorter normalized lines are never boilerplate (too common by chance)
 _P = np.uint64(0x100000001B3)  # FNV-64 prime (odd, so invertible mod 2**64)
 _NULL_TIME = 9_999_999_999_999  # collected_at missing: sorts after every real time
@@ -346,7 +347,7 @@ def lede_key(norm: str, chars: int) -> bytes:
     """
     if chars <= 0 or len(norm) < chars:
         return b""
-    return hashlib.blake2b(norm[:chars].encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return hashlib.blake2b(norm[:chars].encode("utf-8", "surrogatepass"), digest_size=_LEDE_BYTES).digest()
 
 
 def bucket_keys(fp: Fingerprint, bands: int, rows: int) -> list[bytes]:
@@ -592,13 +593,15 @@ def index_entry(row: Mapping[str, Any], num_perm: int) -> dict[str, Any]:
 
     A signature of another length (an index written with other MinHash
     settings) is ignored: the document then takes part in exact matching only.
+    A lede key of another length is ignored too (the bands still find the copies).
     """
     published = _seconds(row["published_at"])
     collected = _seconds(row.get("collected_at"))
     fp = None
     sig, sketch = row.get("signature"), row.get("sketch")
     if sig is not None and sketch is not None and len(sig) == 4 * num_perm and int(row.get("shingles") or 0) > 0:
-        fp = Fingerprint(int(row["shingles"]), bytes(sig), bytes(sketch), bytes(row.get("lede") or b""))
+        lede = bytes(row.get("lede") or b"")
+        fp = Fingerprint(int(row["shingles"]), bytes(sig), bytes(sketch), lede if len(lede) == _LEDE_BYTES else b"")
     return {
         "node": node_key(str(row["doc_id"]), published, collected, earlier=True),
         "exact": bytes(row["exact_hash"]),

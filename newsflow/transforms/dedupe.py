@@ -305,8 +305,8 @@ def _bucket_members(kv: tuple[bytes, Iterable[Any]], max_bucket: int) -> Iterato
         yield node, (_HEAD if j < max_bucket else _TAIL) + key
 
 
-def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tuple[str, Any, tuple[bytes, ...]]]]:
-    """At a node: (bucket key, (node, slim, all its memberships)) for each bucket of 2+ it is in."""
+def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tuple[str, Any, bytes]]]:
+    """At a node: (bucket key, (node, slim, all its memberships packed)) for each bucket of 2+ it is in."""
     node, values = kv
     slim, memberships = None, []
     for v in values:
@@ -317,8 +317,10 @@ def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tup
     if slim is None or not memberships:
         return
     memberships.sort()
+    # one bytes object (length + flag + key per bucket): far lighter to shuffle than a tuple of them
+    packed = b"".join(bytes((len(m),)) + m for m in memberships)
     for m in memberships:
-        yield m[1:], (node, slim, tuple(memberships))
+        yield m[1:], (node, slim, packed)
 
 
 class _Member(NamedTuple):
@@ -328,9 +330,14 @@ class _Member(NamedTuple):
     buckets: dict[bytes, bool]  # bucket key -> head member there
 
 
-def _member(value: tuple[str, Any, tuple[bytes, ...]]) -> _Member:
-    node, slim, memberships = value
-    return _Member(node, _slim_fp(slim), slim[2], {m[1:]: m[:1] == _HEAD for m in memberships})
+def _member(value: tuple[str, Any, bytes]) -> _Member:
+    node, slim, packed = value
+    buckets, i = {}, 0
+    while i < len(packed):
+        end = i + 1 + packed[i]
+        buckets[packed[i + 2:end]] = packed[i + 1:i + 2] == _HEAD
+        i = end
+    return _Member(node, _slim_fp(slim), slim[2], buckets)
 
 
 def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int) -> Iterator[Any]:

@@ -25,6 +25,7 @@ from newsflow.core.dedupe import (
     index_entry,
     index_row,
     kept_id_of,
+    lede_key,
     line_keys,
     lsh_threshold,
     match_kind,
@@ -366,4 +367,7 @@ def test_index_row_round_trip_through_parquet(tmp_path):
     assert e1["exact"] == exact_key("x") and e1["fp"] == fp
     assert e2["fp"] is None and e2["node"].endswith("|d2")
     assert index_entry(back[0], 64)["fp"] is None  # other MinHash size: exact matching only
+    lede = lede_key("a" * 300, 250)
+    assert index_entry({**back[0], "lede": lede}, 128)["fp"].lede == lede
+    assert index_entry({**back[0], "lede": b"x" * 300}, 128)["fp"].lede == b""  # not a lede key: ignored
     assert len(row["signature"]) == 512 and len(row["sketch"]) == 4 * min(256, fp.shingles)
