@@ -23,7 +23,9 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    the first bucket where it is a candidate. A sketch thus travels once per
    shared bucket, not once per band nor once per pair; only plain GroupByKeys of
    one input are used (a local runner copies every input of a multi-input join
-   or Flatten once more).
+   or Flatten once more). The bucket shuffle is split into 4 GroupByKeys by a
+   byte of the bucket key: a local runner regroups one at a time, so its peak
+   memory holds a quarter of that shuffle's regrouped copy.
    Each pair is verified (:func:`pair_edge`): Jaccard or containment
    (abridged copies); the few pairs that only character alignment can decide
    (noisy copies: OCR errors, typos) then get both texts: one join brings each
@@ -285,6 +287,9 @@ def _slim_fp(slim: tuple[int, bytes, int]) -> Fingerprint:
 
 
 _HEAD, _TAIL = b"\x01", b"\x00"
+# the bucket shuffle is split into this many GroupByKeys: a local runner groups one at a time,
+# so its peak memory holds one part's regrouped copy, not the whole shuffle's
+_CHECK_PARTS = 4
 
 
 def _bucket_members(kv: tuple[bytes, Iterable[Any]], max_bucket: int) -> Iterator[tuple[str, Any]]:
@@ -320,7 +325,9 @@ def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tup
     # one bytes object (length + flag + key per bucket): far lighter to shuffle than a tuple of them
     packed = b"".join(bytes((len(m),)) + m for m in memberships)
     for m in memberships:
-        yield m[1:], (node, slim, packed)
+        part = m[-1] % _CHECK_PARTS  # last key byte: a digest byte, so the parts are even
+        value = (m[1:], (node, slim, packed))
+        yield value if part == 0 else pvalue.TaggedOutput(f"part{part}", value)
 
 
 class _Member(NamedTuple):
@@ -643,17 +650,26 @@ class Dedupe(beam.PTransform):
             ).with_outputs("bands", "slim", "text", main="fp")
             sigs = near.fp
             params = _match_params(cfg)
-            checked = (
+            sent = (
                 near.bands
                 | "GroupBands" >> beam.GroupByKey()
                 | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket)
                 | "GroupByNode" >> beam.GroupByKey()
-                | "SendToBuckets" >> beam.FlatMap(_send_to_buckets)
-                | "GroupByBucket" >> beam.GroupByKey()
-                | "VerifySketches" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket).with_outputs(
-                    ALIGN, CONTAINMENT, main="similar")
+                | "SendToBuckets" >> beam.FlatMap(_send_to_buckets).with_outputs(
+                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0")
             )
-            similar = checked.similar
+            parts_checked = [
+                sent[f"part{i}"]
+                | f"GroupByBucket{i}" >> beam.GroupByKey()
+                | f"VerifySketches{i}" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket).with_outputs(
+                    ALIGN, CONTAINMENT, main="similar")
+                for i in range(_CHECK_PARTS)
+            ]
+            checked = {
+                tag: tuple(c[tag] for c in parts_checked) | f"All{tag.title()}" >> beam.Flatten()
+                for tag in ("similar", ALIGN, CONTAINMENT)
+            }
+            similar = checked["similar"]
             if cfg.edit_threshold > 0:
                 # texts cross one shuffle whole; only those of pairs to align cross a second one
                 edits = (

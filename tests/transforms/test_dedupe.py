@@ -320,7 +320,12 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     max_bucket = 3
     buckets = [*bands.items(), *((_SELF_KEY + n.encode(), [(n, (300, sketch, 1000))]) for n in nodes)]
     by_node = group(x for kv in buckets for x in _bucket_members(kv, max_bucket))
-    by_bucket = group(x for kv in by_node for x in _send_to_buckets(kv))
+    sent = [(getattr(x, "tag", "part0"), getattr(x, "value", x)) for kv in by_node for x in _send_to_buckets(kv)]
+    parts_of = collections.defaultdict(set)
+    for part, (key, _) in sent:
+        parts_of[key].add(part)
+    assert all(len(parts) == 1 for parts in parts_of.values())  # a bucket is grouped whole, in one part
+    by_bucket = group(value for _, value in sent)
     checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket)]
     expected = {p for members in bands.values() for p in bucket_pairs(members, max_bucket)}
     assert ("1d", "1e") in expected and ("0x", "0y") not in expected
