@@ -47,6 +47,7 @@ __all__ = [
     "fingerprint",
     "index_entry",
     "index_row",
+    "is_earlier",
     "kept_id_of",
     "lede_key",
     "line_keys",
@@ -369,7 +370,7 @@ def bucket_pairs(nodes: Iterable[str], max_bucket: int) -> Iterator[tuple[str, s
     items = sorted(set(nodes))
     for j in range(1, len(items)):
         for i in range(min(j, max_bucket)):
-            if items[i][0] == "0" and items[j][0] == "0":
+            if is_earlier(items[i]) and is_earlier(items[j]):
                 continue
             yield items[i], items[j]
 
@@ -536,6 +537,11 @@ def node_key(doc_id: str, published_at: int | None, collected_at: int | None, ea
 def kept_id_of(node: str) -> str:
     """The doc_id inside a :func:`node_key`."""
     return node.split("|", 3)[3]
+
+
+def is_earlier(node: str) -> bool:
+    """Whether a :func:`node_key` names a document of an earlier run's index (already kept)."""
+    return node[0] == "0"
 
 
 # ---------------------------------------------------------------------------- index

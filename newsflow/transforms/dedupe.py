@@ -65,6 +65,7 @@ from newsflow.core.dedupe import (
     exact_key,
     fingerprint,
     index_row,
+    is_earlier,
     kept_id_of,
     lede_key,
     line_keys,
@@ -304,7 +305,7 @@ def _bucket_members(kv: tuple[bytes, Iterable[Any]], max_bucket: int) -> Iterato
         yield from values
         return
     items = sorted(set(values))
-    if len(items) < 2 or all(node[0] == "0" for node in items):
+    if len(items) < 2 or all(map(is_earlier, items)):
         return
     for j, node in enumerate(items):
         yield node, (_HEAD if j < max_bucket else _TAIL) + key
@@ -372,7 +373,7 @@ def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Ite
     A pair found in several buckets is checked only in the smallest bucket key where it
     is a candidate (at least one of the two is a head member), so once.
     """
-    if a.node[0] == "0" and b.node[0] == "0":  # two earlier-run documents: both kept already
+    if is_earlier(a.node) and is_earlier(b.node):  # both kept already
         return
     if min(k for k in a.buckets.keys() & b.buckets.keys() if a.buckets[k] or b.buckets[k]) != key:
         return

@@ -24,6 +24,7 @@ from newsflow.core.dedupe import (
     fingerprint,
     index_entry,
     index_row,
+    is_earlier,
     kept_id_of,
     lede_key,
     line_keys,
@@ -338,6 +339,7 @@ def test_node_key_orders_by_published_then_collected_then_id():
     ordered = [kept_id_of(k) for k in sorted(keys)]
     assert ordered == ["old", "neg", "c", "a2", "z", "b", "a"]
     assert kept_id_of(node_key("id|with|bars", 1, 1)) == "id|with|bars"
+    assert [is_earlier(k) for k in sorted(keys)[:2]] == [True, False]
 
 
 # ---------------------------------------------------------------------------- index
