@@ -11,13 +11,17 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
 
 1. Exact: group by the 16-byte hash of the normalized text; the group's
    smallest keeper key is its representative, the others are exact copies.
+   Inside Dedupe a document is one pickled bytes value: a local runner holds a
+   shuffle's values decoded, and a decoded doc dict takes about twice the memory.
 2. Boilerplate: count, per normalized line, the representatives that contain
    it; lines found in ``boilerplate_min_docs`` or more are ignored when shingling.
 3. Signatures: MinHash over shingles of each representative with at least
    ``min_shingles`` shingles (shorter texts are matched exactly only).
 4. LSH: group node ids by band key (and lede key); a bucket of two or more
-   tells each member it is in it. Each node's sketch rides that first shuffle
-   under a key of its own; a GroupByKey on the node then sends the sketch to
+   tells each member it is in it. That first shuffle is keyed by a shard (2 digest
+   bytes of the bucket key), not by bucket: nearly every bucket has one member and
+   a runner pays per group. Each node's sketch rides the same shuffle in a shard
+   of its node; a GroupByKey on the node then sends the sketch to
    each of its buckets of two or more, where the bucket's candidate pairs
    (:func:`~newsflow.core.dedupe.bucket_pairs`) are checked, each pair only in
    the first bucket where it is a candidate. A sketch thus travels once per
@@ -36,14 +40,18 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    rounds and a check; a node whose target is still not a root is KEPT, so
    every kept_id names a kept document (counter ``dedupe_cc_unresolved``).
 6. Resolve: each representative and its exact copies get the component's
-   keeper; similarity is measured between each duplicate and its keeper.
+   keeper; similarity is measured between each duplicate and its keeper. The
+   join is split by a hash of the node, like the bucket shuffle.
 
 Documents of an earlier run's index (``against``) join stages 1, 4 and 5 with
 keeper keys that sort first, so they always win and are never emitted.
 """
 from __future__ import annotations
 
+import collections
 import logging
+import pickle
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -85,8 +93,6 @@ __all__ = ["Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
 _MEMBER = "member"
-# bucket key of a node's own sketch: band keys start with the band number (< 1024), lede keys with ff ff
-_SELF_KEY = b"\xfe\xfe"
 
 
 class DedupeResult(NamedTuple):
@@ -130,31 +136,46 @@ def _duplicate(doc: dict[str, Any], kept_id: str, method: str, similarity: float
 # ---------------------------------------------------------------------------- 1. exact
 
 
-def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, Any]]:
-    key = exact_key(doc.get("text") or "") if exact else b"id:" + _doc_node(doc).encode("utf-8")
-    return key, ("doc", doc)
+def _pack_doc(doc: dict[str, Any]) -> bytes:
+    """A document as the one bytes value it is inside Dedupe's shuffles (``_unpack_doc`` reverses it).
+
+    A local runner holds every value of a shuffle decoded in memory until it is regrouped:
+    a doc dict decoded takes about twice its encoded size (an object per field), a bytes
+    value is one object, and Beam's coder copies it without looking inside.
+    """
+    return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, Any]]:
+def _unpack_doc(blob: bytes) -> dict[str, Any]:
+    """The document :func:`_pack_doc` packed."""
+    return pickle.loads(blob)  # noqa: S301 (bytes this transform packed itself)
+
+
+def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, str, Any]]:
+    node = _doc_node(doc)
+    key = exact_key(doc.get("text") or "") if exact else b"id:" + node.encode("utf-8")
+    return key, ("doc", node, _pack_doc(doc))
+
+
+def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, str, Any]]:
     fp = entry["fp"]
-    return entry["exact"], ("idx", {**entry, "fp": None if fp is None else tuple(fp)})
+    return entry["exact"], ("idx", entry["node"], {**entry, "fp": None if fp is None else tuple(fp)})
 
 
 class _ExactGroupFn(beam.DoFn):
     """One exact group -> its representative (main) and its other members (tag ``member``)."""
 
-    def process(self, kv: tuple[bytes, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
+    def process(self, kv: tuple[bytes, Iterable[tuple[str, str, Any]]]) -> Iterator[Any]:
         key, items = kv
         items = list(items)
         # A document read again (a rerun against its own earlier output) is not a copy of itself.
-        own_ids = {item["doc_id"] for kind, item in items if kind == "doc"}
+        own_ids = {kept_id_of(node) for kind, node, _ in items if kind == "doc"}
         best_node, best = None, None
         docs = []
-        for kind, item in items:
-            if kind == "idx" and kept_id_of(item["node"]) in own_ids:
+        for kind, node, item in items:
+            if kind == "idx" and kept_id_of(node) in own_ids:
                 counter("dedupe_index_self_matches").inc()
                 continue
-            node = item["node"] if kind == "idx" else _doc_node(item)
             if kind == "doc":
                 docs.append((node, item))
             if best_node is None or node < best_node:
@@ -177,7 +198,7 @@ class _ExactGroupFn(beam.DoFn):
 def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
     doc = kv[1]["doc"]
     if doc is not None:
-        for key in line_keys(doc.get("text") or ""):
+        for key in line_keys(_unpack_doc(doc).get("text") or ""):
             yield key, 1
 
 
@@ -233,9 +254,9 @@ class _SignatureFn(beam.DoFn):
             return
         yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
-            yield pvalue.TaggedOutput("bands", (key, node))
+            yield pvalue.TaggedOutput("bands", _bucket_entry(key, node))
         slim = (near.fp.shingles, near.fp.sketch, len(near.text))
-        yield pvalue.TaggedOutput("bands", (_SELF_KEY + node.encode("utf-8"), (node, slim)))
+        yield pvalue.TaggedOutput("bands", _sketch_entry(node, slim))
         yield pvalue.TaggedOutput("slim", (node, slim))
         if near.text:
             yield pvalue.TaggedOutput("text", (node, near.text))
@@ -251,7 +272,7 @@ def rep_near(rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[byte
     entry = rep["entry"]
     if entry is not None:
         return None if entry["fp"] is None else NearDoc(Fingerprint._make(entry["fp"]))
-    return text_fingerprint(rep["doc"].get("text") or "", cfg, boilerplate, hasher)
+    return text_fingerprint(_unpack_doc(rep["doc"]).get("text") or "", cfg, boilerplate, hasher)
 
 
 def text_fingerprint(
@@ -293,22 +314,47 @@ _HEAD, _TAIL = b"\x01", b"\x00"
 _CHECK_PARTS = 4
 
 
-def _bucket_members(kv: tuple[bytes, Iterable[Any]], max_bucket: int) -> Iterator[tuple[str, Any]]:
-    """A bucket of 2+ nodes -> (node, flag + bucket key) per member; a node's own key -> (node, slim).
+# Bucket memberships cross the first LSH shuffle grouped by a shard (2 digest bytes of the
+# bucket key: 65,536 groups), not by bucket: nearly every bucket has one member, and a
+# runner pays per group (a local one holds a key and a list per group in memory while
+# it regroups). Each value is one bytes object, bucket key + node.
+_SHARDS = 1 << 16
+_BUCKET_KEY_BYTES = 10  # band keys: band number (2) + digest (8); lede keys: ff ff + digest (8)
+
+
+def _bucket_entry(key: bytes, node: str) -> tuple[int, bytes]:
+    """(shard, bucket key + node) for one bucket a node is in."""
+    if len(key) != _BUCKET_KEY_BYTES:
+        raise ValueError(f"bucket key of {len(key)} bytes, expected {_BUCKET_KEY_BYTES}")
+    return int.from_bytes(key[2:4], "big"), key + node.encode("utf-8")
+
+
+def _sketch_entry(node: str, slim: tuple[int, bytes, int]) -> tuple[int, tuple[str, tuple[int, bytes, int]]]:
+    """(shard, (node, slim)): a node's sketch rides the same shuffle to reach :func:`_send_to_buckets`."""
+    return zlib.crc32(node.encode("utf-8")) % _SHARDS, (node, slim)
+
+
+def _bucket_members(kv: tuple[int, Iterable[Any]], max_bucket: int) -> Iterator[tuple[str, Any]]:
+    """One shard -> (node, flag + bucket key) per member of each bucket of 2+; (node, slim) per sketch.
 
     As in :func:`~newsflow.core.dedupe.bucket_pairs`, the first ``max_bucket`` members
     (sorted; flag ``_HEAD``) are paired with every member, later ones (``_TAIL``) with
     those only. A bucket of earlier-run documents only has no pair to check.
     """
-    key, values = kv
-    if key.startswith(_SELF_KEY):
-        yield from values
-        return
-    items = sorted(set(values))
-    if len(items) < 2 or all(map(is_earlier, items)):
-        return
-    for j, node in enumerate(items):
-        yield node, (_HEAD if j < max_bucket else _TAIL) + key
+    buckets: dict[bytes, list[bytes]] = collections.defaultdict(list)
+    for value in kv[1]:
+        if isinstance(value, bytes):
+            buckets[value[:_BUCKET_KEY_BYTES]].append(value)
+        else:  # (node, slim): the node's own sketch, passed on
+            yield value
+    for key, entries in buckets.items():
+        if len(entries) < 2:
+            continue
+        items = sorted({e[_BUCKET_KEY_BYTES:].decode("utf-8") for e in entries})
+        if len(items) < 2 or all(map(is_earlier, items)):
+            continue
+        for j, node in enumerate(items):
+            yield node, (_HEAD if j < max_bucket else _TAIL) + key
 
 
 def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tuple[str, Any, bytes]]]:
@@ -555,6 +601,14 @@ def _similarity(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> It
         yield node, (keeper, sim)
 
 
+_RESOLVE_PARTS = 2
+
+
+def _node_part(kv: tuple[str, Any], parts: int) -> int:
+    """Which part of the resolve join a node's elements go to (the same for all four inputs)."""
+    return zlib.crc32(kv[0].encode("utf-8")) % parts
+
+
 class _ResolveFn(beam.DoFn):
     """Per representative: kept doc + index row, or near duplicate; plus its exact copies."""
 
@@ -572,16 +626,16 @@ class _ResolveFn(beam.DoFn):
             kept_id = kept_id_of(keeper)
             if rep["doc"] is not None:
                 counter("dedupe_near_duplicates").inc()
-                yield pvalue.TaggedOutput("duplicates", _duplicate(rep["doc"], kept_id, "near", sim))
-            for doc in g["members"]:
-                yield pvalue.TaggedOutput("duplicates", _duplicate(doc, kept_id, "near", sim))
+                yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(rep["doc"]), kept_id, "near", sim))
+            for blob in g["members"]:
+                yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(blob), kept_id, "near", sim))
             return
         kept_id = kept_id_of(node)
-        for doc in g["members"]:
-            yield pvalue.TaggedOutput("duplicates", _duplicate(doc, kept_id, "exact", 1.0))
-        doc = rep["doc"]
-        if doc is None:
+        for blob in g["members"]:
+            yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(blob), kept_id, "exact", 1.0))
+        if rep["doc"] is None:
             return
+        doc = _unpack_doc(rep["doc"])
         counter("dedupe_kept").inc()
         yield doc
         if self._write_index:
@@ -698,9 +752,17 @@ class Dedupe(beam.PTransform):
         else:
             parts["label"] = p | "NoLabels" >> beam.Create([])
             parts["sig"] = p | "NoSigs" >> beam.Create([])
-        resolved = (
-            parts
-            | "JoinResolve" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn(cfg.write_index)).with_outputs("duplicates", "index", main="kept")
+        # the resolve join is split by node like the bucket shuffle: a local runner regroups one part at a time
+        split = {name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
+                 for name, pc in parts.items()}
+        resolved = [
+            {name: split[name][i] for name in parts}
+            | f"JoinResolve{i}" >> beam.CoGroupByKey()
+            | f"Resolve{i}" >> beam.ParDo(_ResolveFn(cfg.write_index)).with_outputs("duplicates", "index", main="kept")
+            for i in range(_RESOLVE_PARTS)
+        ]
+        kept, duplicates, index = (
+            [r[tag] for r in resolved] | f"All{tag.title()}" >> beam.Flatten()
+            for tag in ("kept", "duplicates", "index")
         )
-        return DedupeResult(resolved.kept, resolved.duplicates, resolved.index)
+        return DedupeResult(kept, duplicates, index)

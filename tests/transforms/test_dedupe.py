@@ -8,6 +8,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -275,13 +276,13 @@ class _NoFallbackCoder(beam.coders.Coder):
 
 def test_shuffled_values_are_plain_and_round_trip():
     from newsflow.core.dedupe import Fingerprint, NearDoc
-    from newsflow.transforms.dedupe import _key_entry, _SignatureFn
+    from newsflow.transforms.dedupe import _key_entry, _pack_doc, _SignatureFn
 
     coder = beam.coders.FastPrimitivesCoder(fallback_coder=_NoFallbackCoder())
     fn = _SignatureFn(DedupeConfig())
     fn.setup()
     doc = _doc("d1", _LONG)
-    outputs = list(fn.process(("n1", {"node": "n1", "exact": b"k", "doc": doc, "entry": None})))
+    outputs = list(fn.process(("n1", {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None})))
     assert {getattr(o, "tag", "fp") for o in outputs} == {"fp", "bands", "slim", "text"}
     for out in outputs:
         value = getattr(out, "value", out)
@@ -291,7 +292,7 @@ def test_shuffled_values_are_plain_and_round_trip():
     assert fp.shingles > 0 and len(fp.sketch) == 4 * DedupeConfig().sketch_size
     # an earlier run's index entry crosses the exact-group shuffle with plain fingerprint fields
     entry = {"node": "0n", "exact": b"k", "fp": fp}
-    _, (_, keyed) = _key_entry(entry)
+    _, (_, _, keyed) = _key_entry(entry)
     assert coder.decode(coder.encode(keyed)) == keyed
     from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed})))
     assert NearDoc(Fingerprint._make(from_entry[0][1])).fp == fp
@@ -302,7 +303,13 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     import collections
 
     from newsflow.core.dedupe import MatchParams, bucket_pairs
-    from newsflow.transforms.dedupe import _SELF_KEY, _bucket_members, _send_to_buckets, _verify_bucket
+    from newsflow.transforms.dedupe import (
+        _bucket_entry,
+        _bucket_members,
+        _send_to_buckets,
+        _sketch_entry,
+        _verify_bucket,
+    )
 
     def group(items):
         groups = collections.defaultdict(list)
@@ -312,14 +319,23 @@ def test_bucket_verification_checks_each_candidate_pair_once():
 
     sketch = np.arange(1, 301, dtype="<u4").tobytes()  # the same 300 shingles: every checked pair matches
     nodes = ["1a", "1b", "1c", "1d", "1e", "0x", "0y"]  # "0": earlier-run documents
-    bands = {b"\x00\x01k1": ["1c", "1a", "1b", "1d", "1e"],  # 5 > max_bucket: 1d and 1e are tail members
-             b"\x00\x02k2": ["1a", "1b", "1e"],  # (1a, 1b) again; (1a, 1e) only a candidate here... and in k1
-             b"\x00\x03k3": ["1d", "1e"],  # tail-tail in k1: a candidate only here
-             b"\x00\x04k4": ["0x", "0y"],  # earlier-run documents only: nothing to check
-             b"\x00\x05k5": ["1c"]}
+    def key(band, name):  # band number + 8 digest bytes; k1 and k6 share a shard (digest bytes 2-3)
+        return band.to_bytes(2, "big") + name.ljust(8, b".")
+
+    bands = {key(1, b"k1"): ["1c", "1a", "1b", "1d", "1e"],  # 5 > max_bucket: 1d and 1e are tail members
+             key(2, b"k2"): ["1a", "1b", "1e"],  # (1a, 1b) again; (1a, 1e) only a candidate here... and in k1
+             key(3, b"k3"): ["1d", "1e"],  # tail-tail in k1: a candidate only here
+             key(4, b"k4"): ["0x", "0y"],  # earlier-run documents only: nothing to check
+             key(5, b"k5"): ["1c"],
+             key(6, b"k1"): ["1b", "1c"]}
     max_bucket = 3
-    buckets = [*bands.items(), *((_SELF_KEY + n.encode(), [(n, (300, sketch, 1000))]) for n in nodes)]
-    by_node = group(x for kv in buckets for x in _bucket_members(kv, max_bucket))
+    entries = [*(_bucket_entry(k, n) for k, members in bands.items() for n in members),
+               *(_sketch_entry(n, (300, sketch, 1000)) for n in nodes)]
+    shards = group(entries)
+    assert len(shards) < len(bands) + len(nodes)  # buckets (and sketches) share shards
+    with pytest.raises(ValueError, match="bucket key of 4 bytes"):
+        _bucket_entry(b"\x00\x01k1", "1a")
+    by_node = group(x for kv in shards for x in _bucket_members(kv, max_bucket))
     sent = [(getattr(x, "tag", "part0"), getattr(x, "value", x)) for kv in by_node for x in _send_to_buckets(kv)]
     parts_of = collections.defaultdict(set)
     for part, (key, _) in sent:
