@@ -67,7 +67,7 @@ def _iter_dump(root: str) -> Iterator[tuple[str, str]]:
 
 
 def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    """Exact + near duplicates in memory: (kept, duplicates, index rows).
+    """Exact + near duplicates in memory: (kept, duplicates, index rows); empties ``docs``.
 
     Calls the per-element functions of ``newsflow.transforms.dedupe`` directly (exact groups,
     boilerplate lines, fingerprints, LSH bands, bucket verification, similarity to the keeper,
@@ -87,6 +87,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
     for doc in docs:
         key, item = tdd._key_doc(doc, cfg.exact)
         groups[key].append(item)
+    docs.clear()  # the groups hold each document (packed, as Dedupe's shuffles do): no second copy
     exact_fn = tdd._ExactGroupFn()
     reps: dict[str, dict[str, Any]] = {}
     members: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
