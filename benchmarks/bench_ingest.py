@@ -212,6 +212,7 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
             tagged.append({**doc, "lang": r.lang, "lang_score": r.score, "lang_alt": r.alt,
                            "lang_alt_score": r.alt_score})
         docs = tagged
+        del tagged  # one name per list: dedupe frees the documents it has packed
     if cfg.hashtags.enabled:
         h = cfg.hashtags
         docs = [{**doc, "hashtags": [d.tag for d in explain_hashtags(
