@@ -9,7 +9,7 @@ must be equal; the script exits with status 1 when they are not. Two shapes:
 - ``--join cogroup`` (default): two CoGroupByKeys, as Dedupe's sketch check was built before
   it was rewritten: each CoGroupByKey is a Flatten of two inputs and a GroupByKey.
 - ``--join groupbykey``: plain GroupByKeys of one input each, as Dedupe's sketch check is now
-  built: the payload rides the first grouping under its own key, then is sent on.
+  built: the payload rides the first grouping (under its own key here; in a shard there), then is sent on.
 
 Run it once per Beam upgrade before trusting ``--direct_running_mode=multi_processing``
 with real data::

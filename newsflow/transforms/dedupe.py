@@ -646,6 +646,11 @@ class _ResolveFn(beam.DoFn):
 # ---------------------------------------------------------------------------- the transform
 
 
+def _merge_parts(parts: list[Any], tags: tuple[str, ...]) -> dict[str, beam.PCollection]:
+    """Per output tag, one PCollection from the parts a split grouping ran in (``All<Tag>``)."""
+    return {tag: [part[tag] for part in parts] | f"All{tag.title()}" >> beam.Flatten() for tag in tags}
+
+
 class Dedupe(beam.PTransform):
     """Exact + near-duplicate removal with a deterministic keeper per cluster.
 
@@ -720,10 +725,7 @@ class Dedupe(beam.PTransform):
                     ALIGN, CONTAINMENT, main="similar")
                 for i in range(_CHECK_PARTS)
             ]
-            checked = {
-                tag: tuple(c[tag] for c in parts_checked) | f"All{tag.title()}" >> beam.Flatten()
-                for tag in ("similar", ALIGN, CONTAINMENT)
-            }
+            checked = _merge_parts(parts_checked, ("similar", ALIGN, CONTAINMENT))
             similar = checked["similar"]
             if cfg.edit_threshold > 0:
                 # texts cross one shuffle whole; only those of pairs to align cross a second one
@@ -761,8 +763,5 @@ class Dedupe(beam.PTransform):
             | f"Resolve{i}" >> beam.ParDo(_ResolveFn(cfg.write_index)).with_outputs("duplicates", "index", main="kept")
             for i in range(_RESOLVE_PARTS)
         ]
-        kept, duplicates, index = (
-            [r[tag] for r in resolved] | f"All{tag.title()}" >> beam.Flatten()
-            for tag in ("kept", "duplicates", "index")
-        )
-        return DedupeResult(kept, duplicates, index)
+        merged = _merge_parts(resolved, ("kept", "duplicates", "index"))
+        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"])

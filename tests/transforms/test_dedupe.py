@@ -338,8 +338,8 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     by_node = group(x for kv in shards for x in _bucket_members(kv, max_bucket))
     sent = [(getattr(x, "tag", "part0"), getattr(x, "value", x)) for kv in by_node for x in _send_to_buckets(kv)]
     parts_of = collections.defaultdict(set)
-    for part, (key, _) in sent:
-        parts_of[key].add(part)
+    for part, (bucket, _) in sent:
+        parts_of[bucket].add(part)
     assert all(len(parts) == 1 for parts in parts_of.values())  # a bucket is grouped whole, in one part
     by_bucket = group(value for _, value in sent)
     checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket)]
