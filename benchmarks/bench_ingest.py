@@ -17,6 +17,12 @@ the largest single-process peak RSS (``getrusage``), ratios to the baseline, the
 and whether each run decided the same as the baseline (kept ids and the (doc_id, kept_id, method) of every
 duplicate row).
 
+At 1x (``--ceiling-scales``) two baselines also run at once: each runs slower than alone, so
+``2 x alone / at once`` is the most any two processes reach on this machine, and direct2's
+ratio is also printed as a share of it. For the DirectRunner variants, the seconds spent
+outside the runner's stages (building and translating the graph, stopping workers, the
+output checks) are printed too: fixed costs that do not shrink with a second worker.
+
 Examples::
 
     python benchmarks/bench_ingest.py --quick          # 4 languages' dev.tsv only (a few minutes)
@@ -251,22 +257,32 @@ def stage_label(fused: str) -> str:
     return " + ".join(steps[:3]) or fused[:60]
 
 
-def _time_stages() -> dict[str, float]:
-    """Wall seconds per fused stage of the DirectRunner (FnApiRunner), filled while it runs."""
+def _time_stages() -> tuple[dict[str, float], list[float]]:
+    """Wall seconds per fused stage of the DirectRunner (FnApiRunner), filled while it runs.
+
+    Also returns ``[first stage start, last stage end]`` (``time.perf_counter``): the run's time
+    outside them is the runner's fixed cost (building and translating the graph, the Prism
+    attempt, stopping workers) plus the output checks after the run.
+    """
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     seconds: dict[str, float] = collections.defaultdict(float)
+    span: list[float] = []
     run_bundle = fn_runner.FnApiRunner._execute_bundle
 
     def timed(self: Any, context: Any, bundle_manager: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
+        if not span:
+            span.append(started)
         try:
             return run_bundle(self, context, bundle_manager, *args, **kwargs)
         finally:
-            seconds[bundle_manager.stage.name] += time.perf_counter() - started
+            ended = time.perf_counter()
+            seconds[bundle_manager.stage.name] += ended - started
+            span[1:] = [ended]
 
     fn_runner.FnApiRunner._execute_bundle = timed
-    return seconds
+    return seconds, span
 
 
 def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None) -> None:
@@ -274,7 +290,7 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     from newsflow.config import load_config
 
     cfg = load_config(config)
-    stage_seconds = _time_stages() if variant != "baseline" else {}
+    stage_seconds, span = _time_stages() if variant != "baseline" else ({}, [])
     prof = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if prof:
@@ -291,7 +307,8 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
             argv += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
         manifest = run(argv)
         counts = {k: _count(manifest, k) for k in ("read", "kept", "duplicates", "rejects")}
-    seconds = time.perf_counter() - started
+    ended = time.perf_counter()
+    seconds = ended - started
     if prof:
         prof.disable()
         prof.dump_stats(profile)
@@ -302,6 +319,7 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
         "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "stages": sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8],
+        "outside_stages_seconds": (span[0] - started) + (ended - span[-1]) if span else None,
     }))
 
 
@@ -363,6 +381,33 @@ def measure(variant: str, dump: str, out: str, config: str | None, profile: str 
     result["tree_peak_rss_mb"] = peak[0]
     result["load_before"] = load_before
     return result
+
+
+def measure_ceiling(dump: str, outs: Sequence[str], config: str | None) -> dict[str, Any]:
+    """Two baselines started at once: what two processes on this machine can reach at best.
+
+    Each copy runs slower than one alone (shared caches, memory bandwidth, other tenants),
+    so ``2 x one alone / two at once`` bounds any two-process speedup of the baseline's work,
+    before any cost of the runner itself.
+    """
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def one(out: str) -> None:
+        try:
+            results.append(measure("baseline", dump, out, config))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(out,)) for out in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return {"seconds": [r["seconds"] for r in results], "cpu_seconds": [r["cpu_seconds"] for r in results],
+            "load_before": min(r["load_before"] for r in results)}
 
 
 # ---------------------------------------------------------------------------- corpora, report, profile
@@ -455,7 +500,32 @@ def _rows_label(r: dict[str, Any]) -> str:
     return "" if diff is None else "= base" if diff == 0 else f"{diff} differ"
 
 
-def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float]) -> str:
+def _ceiling_lines(results: dict[int, dict[str, dict[str, Any]]], ceilings: dict[int, dict[str, Any]]) -> list[str]:
+    """The two-baselines-at-once measurement, and direct2's ratio as a share of it."""
+    lines = []
+    for scale, c in ceilings.items():
+        base = results.get(scale, {}).get("baseline")
+        if not base:
+            continue
+        slowest = max(c["seconds"])
+        ceiling = 2 * base["seconds"] / slowest
+        lines.append(f"  {scale}x two baselines at once: {' and '.join(f'{x:.1f}' for x in c['seconds'])} s "
+                     f"(one alone {base['seconds']:.1f} s): two processes here reach at most {ceiling:.2f}x "
+                     f"one baseline's throughput")
+        d2 = results[scale].get("direct2")
+        if d2:
+            got = base["seconds"] / d2["seconds"]
+            lines.append(f"  {scale}x direct2: {got:.2f}x baseline = {100 * got / ceiling:.0f}% of that ceiling")
+    for scale, by_variant in results.items():
+        for variant, r in by_variant.items():
+            if r.get("outside_stages_seconds") is not None:
+                lines.append(f"  {scale}x {variant}: {r['outside_stages_seconds']:.1f} s of {r['seconds']:.1f} s "
+                             f"outside the runner's stages (graph, translation, worker shutdown, output checks)")
+    return lines
+
+
+def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float],
+            ceilings: dict[int, dict[str, Any]] | None = None) -> str:
     lines = []
     head = f"{'scale':>5} {'variant':<9} {'docs':>7} {'kept':>7} {'dups':>6} {'rej':>4} {'sec':>8} {'docs/s':>8} " \
            f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9} {'rows':>10}"
@@ -494,6 +564,7 @@ def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float])
                          f"({'no worse than linear' if t_ratio <= docs_ratio * 1.05 else 'WORSE than linear'}); "
                          f"peak tree RSS {hi}x/{lo}x = {m_ratio:.2f} "
                          f"({'within' if m_ratio <= 3 else 'OVER'} the 3x goal)")
+    lines.extend(_ceiling_lines(results, ceilings or {}))
     return "\n".join(lines)
 
 
@@ -511,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--work", default=None, help="folder for corpora and outputs (default: a temporary one)")
     ap.add_argument("--profile", action="store_true", help="also profile direct1 at the smallest scale")
     ap.add_argument("--shared", default=str(_shared_dir()), help="the shared folder (corpora, tools)")
+    ap.add_argument("--ceiling-scales", default="1",
+                    help="scales at which two baselines also run at once, to measure what two processes "
+                         "can reach on this machine (default 1; empty: none)")
     args = ap.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="newsflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -519,7 +593,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         ap.error(f"unknown variants: {sorted(unknown)}")
+    ceiling_scales = {int(x) for x in args.ceiling_scales.split(",") if x}
     results: dict[int, dict[str, dict[str, Any]]] = {}
+    ceilings: dict[int, dict[str, Any]] = {}
     mb: dict[int, float] = {}
     try:
         for scale in scales:
@@ -535,12 +611,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
                 for label, sec in r.get("stages", []):
                     print(f"      {sec:7.1f} s  {label}", flush=True)
+            if scale in ceiling_scales and "baseline" in results[scale]:
+                outs = [work / f"out-{scale}x-ceiling{i}" for i in (1, 2)]
+                for out in outs:
+                    shutil.rmtree(out, ignore_errors=True)
+                ceilings[scale] = c = measure_ceiling(str(dump), [str(o) for o in outs], args.config)
+                print(f"  two baselines at once: {' and '.join(f'{x:.1f}' for x in c['seconds'])} s, "
+                      f"load average before {c['load_before']:.1f}", flush=True)
+                for out in outs:
+                    shutil.rmtree(out, ignore_errors=True)
             if "baseline" in results[scale]:
                 base_rows = decisions(work / f"out-{scale}x-baseline")
                 for variant, r in results[scale].items():
                     r["rows_differing"] = _differences(decisions(work / f"out-{scale}x-{variant}"), base_rows)
     finally:  # what was measured is printed even when a later run fails
-        print(_report({k: v for k, v in results.items() if v}, mb), flush=True)
+        print(_report({k: v for k, v in results.items() if v}, mb, ceilings), flush=True)
     if args.profile:
         scale = min(scales)
         prof = work / "direct1.prof"
