@@ -30,6 +30,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 import newsflow
 from newsflow.config import Config, ConfigError, load_config
+from newsflow.engines import EngineError, engine_flags
 from newsflow.io.read_dump import ReadDump
 from newsflow.io.write_tables import MANIFEST, OUTPUT_MODES, TABLES, WriteTables, join_path, list_table_files
 from newsflow.report import format_summary, load_manifest
@@ -179,7 +180,14 @@ def _print_summary(manifest: dict[str, Any]) -> None:
 
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse options, validate, run the pipeline and return the manifest."""
-    opts = PipelineOptions(list(argv) if argv is not None else sys.argv[1:])
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    opts = PipelineOptions(argv)
+    try:  # PrismRunner, FlinkRunner, SparkRunner: the engine newsflow.engines installed
+        extra = engine_flags(opts.view_as(StandardOptions).runner, argv)
+    except EngineError as e:
+        raise UsageError(str(e)) from e
+    if extra:
+        opts = PipelineOptions(argv + extra)
     ing = opts.view_as(IngestOptions)
     inputs = _split_inputs(ing.input) or [default_input()]
     try:

@@ -1,8 +1,8 @@
 """Faults and reruns: a run killed with SIGKILL leaves no torn files, and a rerun gives the full output.
 
-The pipeline runs as ``python -m pipelines.ingest`` in a child process on a corpus made
-from two MasakhaNEWS languages, and is killed at a fixed time and at the moment its
-hidden temporary folder appears.  After each kill the output holds no visible data file
+The pipeline runs as ``python -m pipelines.ingest`` in a child process (on the in-process
+runner and on Prism) on a corpus made from two MasakhaNEWS languages, and is killed at a
+fixed time and at the moment its hidden temporary folder appears.  After each kill the output holds no visible data file
 or only complete Parquet files; a rerun with ``--output_mode=overwrite`` then gives
 exactly the rows of an uninterrupted run, and the input tree is never written to.
 """
@@ -103,11 +103,12 @@ def baseline(corpus, tmp_path_factory) -> pathlib.Path:
     return out
 
 
-def test_killed_runs_leave_no_torn_files_and_a_rerun_gives_the_full_output(corpus, baseline, tmp_path) -> None:
+@pytest.mark.parametrize("engine", [(), ("--runner=PrismRunner",)], ids=["in-process", "prism"])
+def test_killed_runs_leave_no_torn_files_and_a_rerun_gives_the_full_output(corpus, baseline, tmp_path, engine) -> None:
     before = _snapshot(corpus / "gen" / "dump")
     out = tmp_path / "out"
 
-    proc = _start(corpus, out)
+    proc = _start(corpus, out, *engine)
     time.sleep(1.0)
     assert _kill(proc), "the run finished within a second: nothing was interrupted"
     assert not (out / "_manifest.json").exists()
@@ -115,7 +116,7 @@ def test_killed_runs_leave_no_torn_files_and_a_rerun_gives_the_full_output(corpu
 
     caught = False
     for _ in range(3):  # the write phase is short: a run that finished before the kill is tried again
-        proc = _start(corpus, out, "--output_mode=overwrite")
+        proc = _start(corpus, out, "--output_mode=overwrite", *engine)
         saw_tmp = _wait_for_tmp(proc, out)
         caught = _kill(proc) and saw_tmp
         _assert_complete_or_absent(out)
@@ -123,7 +124,7 @@ def test_killed_runs_leave_no_torn_files_and_a_rerun_gives_the_full_output(corpu
             break
     assert caught, "no run was caught while writing its temporary folder"
 
-    run(_args(corpus, out, "--output_mode=overwrite"))
+    run(_args(corpus, out, "--output_mode=overwrite", *engine))
     for name in ("docs", "duplicates", "rejects"):
         pd.testing.assert_frame_equal(_table(baseline, name), _table(out, name), check_like=True, obj=name)
     assert _assert_complete_or_absent(out) == _assert_complete_or_absent(baseline)
