@@ -7,7 +7,9 @@ Corpora are made by ``make_dump_corpus.py`` (from the shared folder) from Masakh
   (``read_source``, ``split_raw_doc``, ``detect``, ``explain_hashtags``, the dedupe maths) and
   Parquet written with pyarrow through ``rows_to_table`` and the same table specs;
 * ``direct1``: ``pipelines.ingest.run`` on the DirectRunner, one worker (in-memory);
-* ``direct2``: ``--direct_num_workers=2 --direct_running_mode=multi_processing``.
+* ``direct2``: ``--direct_num_workers=2 --direct_running_mode=multi_processing``;
+* ``prism``: ``--runner=PrismRunner``, Beam's Go runner (``python -m newsflow.engines install prism``),
+  one Python SDK worker process beside the Prism process.
 
 Printed: documents read per second and dump MB per second (time measured inside the process,
 after imports), CPU seconds of the process and its children, the load average around each run
@@ -55,7 +57,7 @@ if str(REPO) not in sys.path:
 
 __all__ = ["baseline_ingest", "main"]
 
-VARIANTS = ("baseline", "direct1", "direct2")
+VARIANTS = ("baseline", "direct1", "direct2", "prism")
 QUICK_LANGS = ("eng", "fra", "hau", "swa")
 GOALS = {"direct2": 1.2, "direct1": 0.7}
 
@@ -300,7 +302,8 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     else:
         from pipelines.ingest import run
 
-        argv = ["--input", dump, "--output", out, "--output_mode=overwrite", "--quiet", "--runner=DirectRunner"]
+        runner = "PrismRunner" if variant == "prism" else "DirectRunner"
+        argv = ["--input", dump, "--output", out, "--output_mode=overwrite", "--quiet", f"--runner={runner}"]
         if config:
             argv += ["--config", config]
         if variant == "direct2":
