@@ -19,12 +19,13 @@ shared shingles and a Jaccard floor; see :func:`verify_pair`.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
 import math
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -53,7 +54,9 @@ __all__ = [
     "line_keys",
     "match_kind",
     "lsh_threshold",
+    "node_day",
     "node_key",
+    "published_day",
     "normalize_text",
     "normalized_lines",
     "shingle_hashes",
@@ -62,6 +65,7 @@ __all__ = [
     "strip_normalized",
     "strip_lines",
     "verify_pair",
+    "within_days",
 ]
 
 JACCARD = "jaccard"
@@ -542,6 +546,29 @@ def kept_id_of(node: str) -> str:
 def is_earlier(node: str) -> bool:
     """Whether a :func:`node_key` names a document of an earlier run's index (already kept)."""
     return node[0] == "0"
+
+
+_DAY = 86400
+
+
+def node_day(node: str) -> int:
+    """The day (days since 1970-01-01, the ``date`` partition's day) of a :func:`node_key`'s ``published_at``."""
+    return (int(node[2:15]) - _TIME_OFFSET) // _DAY
+
+
+def published_day(published_at: int) -> int:
+    """The day (days since 1970-01-01) of a naive ``published_at`` in seconds."""
+    return int(published_at) // _DAY
+
+
+def within_days(day: int, days: Sequence[int], window: int) -> bool:
+    """Whether ``day`` is at most ``window`` days away from one of the sorted ``days``.
+
+    The cross-run window: an earlier run's document is a candidate for a document of this
+    run when their dates are at most ``index_retention_days`` apart.
+    """
+    i = bisect.bisect_left(days, day - window)
+    return i < len(days) and days[i] <= day + window
 
 
 # ---------------------------------------------------------------------------- index

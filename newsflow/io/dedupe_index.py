@@ -6,19 +6,21 @@ folder name).  ``against`` names an earlier output folder, the index folder itse
 or several of either separated by commas, on any Beam filesystem (local, ``gs://``...)::
 
     entries = p | ReadDedupeIndex("gs://bucket/run-2024-07-01", num_perm=128,
-                                  retention_days=30, newest=newest_side_input)
+                                  retention_days=30, days=run_days_side_input)
 
 Files are listed and read on workers (``MatchAll`` + ``ReadMatches``-style opening
 through :class:`~apache_beam.io.filesystems.FileSystems`), never on the driver.
-Whole ``date=`` folders older than the retention window are skipped without being
-opened; rows without a partition folder are filtered on their ``published_at``.
+Only rows dated at most ``retention_days`` from the date of one of the run's documents
+are read (the union of the windows around the run's dates): other ``date=`` folders
+are skipped without being opened; rows without a partition folder are filtered on
+their ``published_at``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -26,13 +28,15 @@ import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from newsflow.core.dedupe import index_entry
+from newsflow.core.dedupe import index_entry, within_days
+from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
 __all__ = ["ReadDedupeIndex", "index_patterns", "partition_date", "read_index_rows"]
 
 _LOGGER = logging.getLogger(__name__)
 _DATE_RE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def index_patterns(against: str) -> list[str]:
@@ -57,17 +61,31 @@ def partition_date(path: str) -> str | None:
     return found[-1] if found else None
 
 
-def _cutoff_date(newest_published_at: int | None, retention_days: int) -> str | None:
-    if newest_published_at is None:
+def _date_day(date: str) -> int | None:
+    """Days since 1970-01-01 of a ``YYYY-MM-DD`` string (None when it is no valid date)."""
+    try:
+        return dt.date.fromisoformat(date).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
         return None
-    newest = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(newest_published_at))
-    return (newest.date() - dt.timedelta(days=retention_days)).isoformat()
 
 
-def read_index_rows(path: str, cutoff: str | None = None) -> Iterator[dict[str, Any]]:
-    """Index rows of one Parquet file (dicts with int-second timestamps), dates before ``cutoff`` left out."""
+def _outside(date: str | None, days: Sequence[int] | None, window: int) -> bool:
+    """Whether ``date`` is farther than ``window`` days from every one of ``days`` (unknown dates are not)."""
+    if days is None or date is None:
+        return False
+    day = _date_day(date)
+    return day is not None and not within_days(day, days, window)
+
+
+def read_index_rows(path: str, days: Sequence[int] | None = None, window: int = 0) -> Iterator[dict[str, Any]]:
+    """Index rows of one Parquet file (dicts with int-second timestamps).
+
+    With ``days`` (the sorted days of this run's documents), only rows dated at most
+    ``window`` days from one of them are read: a file whose ``date=`` folder is outside
+    every window is not opened.
+    """
     folder_date = partition_date(path)
-    if cutoff is not None and folder_date is not None and folder_date < cutoff:
+    if _outside(folder_date, days, window):
         return
     with FileSystems.open(path) as fh:
         table = pq.read_table(fh)
@@ -76,11 +94,10 @@ def read_index_rows(path: str, cutoff: str | None = None) -> Iterator[dict[str, 
             table = table.set_column(table.column_names.index(name), name, _to_seconds(table.column(name)))
     for row in table.to_pylist():
         date = row.get("date") or folder_date
-        if cutoff is not None:
-            if date is None and row.get("published_at") is not None:
-                date = _cutoff_date(row["published_at"], 0)
-            if date is not None and date < cutoff:
-                continue
+        if date is None and row.get("published_at") is not None:
+            date = date_partition(row["published_at"])
+        if _outside(date, days, window):
+            continue
         row["date"] = date
         yield row
 
@@ -105,13 +122,12 @@ class _ReadIndexFileFn(beam.DoFn):
         self._num_perm = num_perm
         self._retention_days = retention_days
 
-    def process(self, metadata: Any, newest: int | None = None) -> Iterator[dict[str, Any]]:
+    def process(self, metadata: Any, days: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
         path = metadata.path
         if not path.endswith(".parquet") or "/." in path.replace("\\", "/") or "/_" in path.replace("\\", "/"):
             return
-        cutoff = _cutoff_date(newest, self._retention_days)
         n = 0
-        for row in read_index_rows(path, cutoff):
+        for row in read_index_rows(path, days, self._retention_days):
             n += 1
             yield index_entry(row, self._num_perm)
         counter("dedupe_index_rows_loaded").inc(n)
@@ -123,17 +139,17 @@ class ReadDedupeIndex(beam.PTransform):
     Args:
       against: earlier output folder(s) or index folder(s), comma-separated.
       num_perm: the current MinHash size; signatures of another size are ignored.
-      retention_days: rows dated more than this many days before ``newest`` are skipped.
-      newest: side input (``AsSingleton``) with the newest ``published_at`` of the
-        current run, or None to load everything.
+      retention_days: only rows dated at most this many days from one of ``days`` are read.
+      days: side input (``AsSingleton``) with the sorted days (since 1970-01-01) of the
+        current run's documents, or None to load everything.
     """
 
-    def __init__(self, against: str, num_perm: int, retention_days: int, newest: Any = None) -> None:
+    def __init__(self, against: str, num_perm: int, retention_days: int, days: Any = None) -> None:
         super().__init__()
         self._against = against
         self._num_perm = num_perm
         self._retention_days = retention_days
-        self._newest = newest
+        self._days = days
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         patterns = index_patterns(self._against)
@@ -147,6 +163,6 @@ class ReadDedupeIndex(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
         )
         fn = _ReadIndexFileFn(self._num_perm, self._retention_days)
-        if self._newest is None:
+        if self._days is None:
             return matched | "ReadIndexFiles" >> beam.ParDo(fn)
-        return matched | "ReadIndexFiles" >> beam.ParDo(fn, newest=self._newest)
+        return matched | "ReadIndexFiles" >> beam.ParDo(fn, days=self._days)

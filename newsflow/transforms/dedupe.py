@@ -78,12 +78,15 @@ from newsflow.core.dedupe import (
     lede_key,
     line_keys,
     match_kind,
+    node_day,
     node_key,
     normalized_lines,
+    published_day,
     shingle_hashes,
     sketch_kind,
     strip_normalized,
     verify_pair,
+    within_days,
 )
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
@@ -163,28 +166,49 @@ def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, str, Any]]:
 
 
 class _ExactGroupFn(beam.DoFn):
-    """One exact group -> its representative (main) and its other members (tag ``member``)."""
+    """One exact group -> its representative (main) and its other members (tag ``member``).
+
+    An earlier run's entry joins the group only when its date is within ``window`` days
+    of one of the group's documents; otherwise it stays an earlier-run-only
+    representative of its own, which this run's near copies within its window still meet.
+    A representative carries the sorted days of its group's documents (``days``, empty
+    for an earlier-run-only one), so near matching can apply the same window.
+    """
+
+    def __init__(self, window: int) -> None:
+        self._window = window
 
     def process(self, kv: tuple[bytes, Iterable[tuple[str, str, Any]]]) -> Iterator[Any]:
         key, items = kv
         items = list(items)
         # A document read again (a rerun against its own earlier output) is not a copy of itself.
         own_ids = {kept_id_of(node) for kind, node, _ in items if kind == "doc"}
+        days = tuple(sorted({node_day(node) for kind, node, _ in items if kind == "doc"}))
         best_node, best = None, None
         docs = []
+        outside: tuple[str, Any] | None = None  # the earliest entry outside every document's window
         for kind, node, item in items:
-            if kind == "idx" and kept_id_of(node) in own_ids:
-                counter("dedupe_index_self_matches").inc()
-                continue
+            if kind == "idx":
+                if kept_id_of(node) in own_ids:
+                    counter("dedupe_index_self_matches").inc()
+                    continue
+                if days and not within_days(node_day(node), days, self._window):
+                    counter("dedupe_index_outside_window").inc()
+                    if outside is None or node < outside[0]:
+                        outside = (node, item)
+                    continue
             if kind == "doc":
                 docs.append((node, item))
             if best_node is None or node < best_node:
                 best_node, best = node, (kind, item)
-        if best is not None:
+        if outside is not None:
             # Groups of earlier-run documents only are kept too: this run's near copies must meet them.
+            node, item = outside
+            yield (node, {"node": node, "exact": key, "doc": None, "entry": item, "days": ()})
+        if best is not None:
             kind, item = best
             rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
-                   "entry": item if kind == "idx" else None}
+                   "entry": item if kind == "idx" else None, "days": days}
             yield (best_node, rep)
             for node, doc in docs:
                 if node != best_node:
@@ -222,6 +246,26 @@ class _ToFrozenSet(beam.CombineFn):
         return frozenset(acc)
 
 
+class _SortedDays(beam.CombineFn):
+    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
+
+    def create_accumulator(self) -> set[int]:
+        return set()
+
+    def add_input(self, acc: set[int], x: int) -> set[int]:
+        acc.add(x)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
+        out: set[int] = set()
+        for a in accs:
+            out |= a
+        return out
+
+    def extract_output(self, acc: set[int]) -> tuple[int, ...]:
+        return tuple(sorted(acc))
+
+
 # ---------------------------------------------------------------------------- 3. signatures
 
 
@@ -230,7 +274,8 @@ class _SignatureFn(beam.DoFn):
 
     Main output (node, Fingerprint fields); tagged ``bands``: (bucket key, node) per band
     and lede key, plus (the node's own key, (node, slim)); ``slim``: (node, slim) for the
-    keeper similarity, where slim = (shingle count, sketch, text length); ``text``:
+    keeper similarity, where slim = (shingle count, sketch, text length, days of the
+    group's documents: empty for an earlier run's document); ``text``:
     (node, lines) for texts the edit-noise rule may align. One step instead of one per
     derived collection. Shuffled values are plain tuples: Beam's default coder pickles
     a NamedTuple, which made each element about 6x slower to encode and decode.
@@ -255,7 +300,7 @@ class _SignatureFn(beam.DoFn):
         yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", _bucket_entry(key, node))
-        slim = (near.fp.shingles, near.fp.sketch, len(near.text))
+        slim = (near.fp.shingles, near.fp.sketch, len(near.text), tuple(rep.get("days", ())))
         yield pvalue.TaggedOutput("bands", _sketch_entry(node, slim))
         yield pvalue.TaggedOutput("slim", (node, slim))
         if near.text:
@@ -303,8 +348,8 @@ def text_fingerprint(
 # ---------------------------------------------------------------------------- 4. LSH candidates
 
 
-def _slim_fp(slim: tuple[int, bytes, int]) -> Fingerprint:
-    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length)."""
+def _slim_fp(slim: tuple[Any, ...]) -> Fingerprint:
+    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length, days)."""
     return Fingerprint(slim[0], b"", slim[1])
 
 
@@ -329,7 +374,7 @@ def _bucket_entry(key: bytes, node: str) -> tuple[int, bytes]:
     return int.from_bytes(key[2:4], "big"), key + node.encode("utf-8")
 
 
-def _sketch_entry(node: str, slim: tuple[int, bytes, int]) -> tuple[int, tuple[str, tuple[int, bytes, int]]]:
+def _sketch_entry(node: str, slim: tuple[Any, ...]) -> tuple[int, tuple[str, tuple[Any, ...]]]:
     """(shard, (node, slim)): a node's sketch rides the same shuffle to reach :func:`_send_to_buckets`."""
     return zlib.crc32(node.encode("utf-8")) % _SHARDS, (node, slim)
 
@@ -382,6 +427,7 @@ class _Member(NamedTuple):
     fp: Fingerprint  # shingle count and sketch
     chars: int  # text length
     buckets: dict[bytes, bool]  # bucket key -> head member there
+    days: tuple[int, ...]  # days of the group's documents (empty: an earlier run's document only)
 
 
 def _member(value: tuple[str, Any, bytes]) -> _Member:
@@ -391,10 +437,11 @@ def _member(value: tuple[str, Any, bytes]) -> _Member:
         end = i + 1 + packed[i]
         buckets[packed[i + 2:end]] = packed[i + 1:i + 2] == _HEAD
         i = end
-    return _Member(node, _slim_fp(slim), slim[2], buckets)
+    return _Member(node, _slim_fp(slim), slim[2], buckets, tuple(slim[3]))
 
 
-def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int) -> Iterator[Any]:
+def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int,
+                   window: int | None = None) -> Iterator[Any]:
     """The candidate pairs of one bucket, each checked on sketches in the first bucket it is a candidate of.
 
     Outputs as :func:`_verify_pair`. The head members (at most ``max_bucket``) are held in
@@ -404,22 +451,26 @@ def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_buc
     head = sorted((m for m in map(_member, values) if m.buckets[key]), key=lambda m: m.node)
     for j, b in enumerate(head):
         for a in head[:j]:
-            yield from _verify_pair(a, b, key, params)
+            yield from _verify_pair(a, b, key, params, window)
     if len(head) >= max_bucket:
         for value in values:
             b = _member(value)
             if not b.buckets[key]:
                 for a in head:
-                    yield from _verify_pair(a, b, key, params)
+                    yield from _verify_pair(a, b, key, params, window)
 
 
-def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Iterator[Any]:
+def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window: int | None = None
+                 ) -> Iterator[Any]:
     """Symmetric match (a, b) (main), ``contained`` (small, (sim, big)) or ``align`` (a, b); a.node < b.node.
 
     A pair found in several buckets is checked only in the smallest bucket key where it
-    is a candidate (at least one of the two is a head member), so once.
+    is a candidate (at least one of the two is a head member), so once. An earlier run's
+    document is a candidate only for groups with a document within ``window`` days of it.
     """
     if is_earlier(a.node) and is_earlier(b.node):  # both kept already
+        return
+    if window is not None and not _in_window(a, b, window):
         return
     if min(k for k in a.buckets.keys() & b.buckets.keys() if a.buckets[k] or b.buckets[k]) != key:
         return
@@ -435,6 +486,14 @@ def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Ite
         yield pvalue.TaggedOutput(CONTAINMENT, (small, (sim, big)))
     else:
         yield a.node, b.node
+
+
+def _in_window(a: _Member, b: _Member, window: int) -> bool:
+    """Whether a pair may match across runs: an earlier run's document only within ``window`` days of a document."""
+    for old, new in ((a, b), (b, a)):
+        if is_earlier(old.node) and not old.days and new.days:
+            return within_days(node_day(old.node), new.days, window)
+    return True
 
 
 def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
@@ -676,20 +735,21 @@ class Dedupe(beam.PTransform):
         if self._against:
             from newsflow.io.dedupe_index import ReadDedupeIndex
 
-            newest = (
+            # the index is read for the union of the windows around the run's dates
+            days = (
                 docs
-                | "PublishedAt" >> beam.Map(lambda d: int(d["published_at"]))
-                | "Newest" >> beam.CombineGlobally(max).without_defaults()
+                | "PublishedDay" >> beam.Map(lambda d: published_day(d["published_at"]))
+                | "RunDays" >> beam.CombineGlobally(_SortedDays()).without_defaults()
             )
             entries = p | "ReadIndex" >> ReadDedupeIndex(
                 self._against, cfg.num_perm, cfg.index_retention_days,
-                newest=beam.pvalue.AsSingleton(newest, default_value=None),
+                days=beam.pvalue.AsSingleton(days, default_value=()),
             )
             keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
         exact = (
             keyed
             | "GroupExact" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.ParDo(_ExactGroupFn()).with_outputs(_MEMBER, main=_REP)
+            | "ExactGroups" >> beam.ParDo(_ExactGroupFn(cfg.index_retention_days)).with_outputs(_MEMBER, main=_REP)
         )
         reps, members = exact[_REP], exact[_MEMBER]
         parts: dict[str, beam.PCollection] = {"rep": reps, "members": members}
@@ -721,7 +781,8 @@ class Dedupe(beam.PTransform):
             parts_checked = [
                 sent[f"part{i}"]
                 | f"GroupByBucket{i}" >> beam.GroupByKey()
-                | f"VerifySketches{i}" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket).with_outputs(
+                | f"VerifySketches{i}" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket,
+                                                     cfg.index_retention_days).with_outputs(
                     ALIGN, CONTAINMENT, main="similar")
                 for i in range(_CHECK_PARTS)
             ]

@@ -330,7 +330,7 @@ def test_bucket_verification_checks_each_candidate_pair_once():
              key(6, b"k1"): ["1b", "1c"]}
     max_bucket = 3
     entries = [*(_bucket_entry(k, n) for k, members in bands.items() for n in members),
-               *(_sketch_entry(n, (300, sketch, 1000)) for n in nodes)]
+               *(_sketch_entry(n, (300, sketch, 1000, () if n[0] == "0" else (1,))) for n in nodes)]
     shards = group(entries)
     assert len(shards) < len(bands) + len(nodes)  # buckets (and sketches) share shards
     with pytest.raises(ValueError, match="bucket key of 4 bytes"):
@@ -346,3 +346,69 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     expected = {p for members in bands.values() for p in bucket_pairs(members, max_bucket)}
     assert ("1d", "1e") in expected and ("0x", "0y") not in expected
     assert sorted(checked) == sorted(expected)  # each candidate pair once, no other pair
+
+
+def _run_index(docs: list[dict], cfg: DedupeConfig, folder) -> list[dict]:
+    """Dedupe ``docs`` as a first run and write its index rows under ``folder/index``; returns the rows."""
+    dump = folder / "rows"
+    dump.mkdir()
+    with TestPipeline() as p:
+        res = p | "Run1" >> beam.Create(docs) | "Dedupe1" >> Dedupe(cfg)
+        res.index | beam.Map(_save_row, str(dump))
+    rows = [pickle.loads(f.read_bytes()) for f in sorted(dump.iterdir())]
+    _write_index(rows, folder)
+    return rows
+
+
+def test_the_window_is_around_each_documents_own_date(tmp_path):
+    """An earlier document is a candidate when its date is within the window of the copy's own date.
+
+    The run spans 100 days, the window is 30: a copy of a 100-day-old article published on its
+    original's day is found (the window does not count from the run's newest date), while a copy
+    published more than 30 days after its original is not, even when the original's partition is
+    read because another document of the run is close to it.
+    """
+    day = 86400
+    t0 = 1_720_000_000
+    texts = {name: " ".join(_words(300)) for name in ("a", "b", "d", "e", "x")}
+    cfg = DedupeConfig(index_retention_days=30, boilerplate_min_docs=0)
+    _run_index([_doc("r1-a", texts["a"], published_at=t0),
+                _doc("r1-b", texts["b"], published_at=t0 + 100 * day),
+                _doc("r1-d", texts["d"], published_at=t0 + 65 * day),
+                _doc("r1-e", texts["e"], published_at=t0 + 40 * day)], cfg, tmp_path)
+
+    def edited(text: str, seed: int) -> str:
+        words = text.split()
+        words[seed] = "changed"
+        return " ".join(words) + " one more line at the end"
+
+    run2 = [
+        _doc("a-same-day", texts["a"].upper(), published_at=t0 + 3600),  # 100 days before the run's newest
+        _doc("b-near", edited(texts["b"], 5), published_at=t0 + 100 * day),
+        _doc("x-new", texts["x"], published_at=t0 + 70 * day),  # the index day of d (65) is read for it
+        _doc("d-exact-late", texts["d"], published_at=t0 + 100 * day),  # 35 days after d: not a candidate
+        _doc("d-near-late", edited(texts["d"], 7), published_at=t0 + 99 * day),  # 34 days: not a candidate
+        _doc("d-near-close", edited(texts["d"], 9), published_at=t0 + 80 * day),  # 15 days: a candidate
+        _doc("e-exact-late", texts["e"], published_at=t0 + 75 * day),  # 35 days after e: not a candidate...
+        _doc("e-near-close", edited(texts["e"], 3), published_at=t0 + 60 * day),  # ...but this one is
+    ]
+    with TestPipeline() as p:
+        res = p | beam.Create(run2) | Dedupe(cfg, against=str(tmp_path))
+        assert_that(res.kept | beam.Map(lambda d: d["doc_id"]), equal_to(["x-new"]), label="kept")
+        assert_that(_keyed(res.duplicates), equal_to([
+            ("a-same-day", "r1-a", "exact"),
+            ("b-near", "r1-b", "near"),
+            # d's copies: the close one is d's near copy; the late ones are copies of the close one
+            ("d-near-close", "r1-d", "near"),
+            ("d-exact-late", "r1-d", "near"),
+            ("d-near-late", "r1-d", "near"),
+            # e's exact copy is outside e's window, but it is a copy of e's near copy, which is inside
+            ("e-near-close", "r1-e", "near"),
+            ("e-exact-late", "r1-e", "near"),
+        ]), label="dups")
+    with TestPipeline() as p:
+        # without the close copies, the late ones are no candidates of d: kept
+        late = [d for d in run2 if d["doc_id"] in ("x-new", "d-exact-late", "d-near-late")]
+        res = p | beam.Create(late) | Dedupe(cfg, against=str(tmp_path))
+        assert_that(res.kept | beam.Map(lambda d: d["doc_id"]), equal_to(["x-new", "d-near-late"]), label="kept")
+        assert_that(_keyed(res.duplicates), equal_to([("d-exact-late", "d-near-late", "near")]), label="dups")
