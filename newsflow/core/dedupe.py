@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 __all__ = [
+    "FINGERPRINT_VERSION",
     "INDEX_SCHEMA",
     "MinHasher",
     "NearDoc",
@@ -572,6 +573,11 @@ def within_days(day: int, days: Sequence[int], window: int) -> bool:
 
 
 # ---------------------------------------------------------------------------- index
+
+FINGERPRINT_VERSION = 1
+"""Version of what an index row's hashes mean: text normalization, the exact key, shingle
+hashing, MinHash permutations and the lede key. It changes whenever any of them does, so
+an index written before the change is not matched as if it were compatible."""
 
 INDEX_SCHEMA = pa.schema(
     [

@@ -733,7 +733,7 @@ class Dedupe(beam.PTransform):
             return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]))
         keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
         if self._against:
-            from newsflow.io.dedupe_index import ReadDedupeIndex
+            from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
 
             # the index is read for the union of the windows around the run's dates
             days = (
@@ -743,7 +743,7 @@ class Dedupe(beam.PTransform):
             )
             entries = p | "ReadIndex" >> ReadDedupeIndex(
                 self._against, cfg.num_perm, cfg.index_retention_days,
-                days=beam.pvalue.AsSingleton(days, default_value=()),
+                days=beam.pvalue.AsSingleton(days, default_value=()), settings=index_settings(cfg),
             )
             keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
         exact = (

@@ -8,14 +8,16 @@ found again as a duplicate of what the first run kept.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pathlib
 import random
 import shutil
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest import run
+from pipelines.ingest import main, run
 from tests.conftest import read_sorted
 
 pytestmark = pytest.mark.integration
@@ -107,3 +109,50 @@ def test_a_rerun_against_its_own_output_is_not_a_copy_of_itself(first, tmp_path)
     _ingest(dump, out3, cfg, "--dedupe_against", str(out1))
     for name in ("docs", "duplicates"):
         pd.testing.assert_frame_equal(read_sorted(out3, name), read_sorted(out1, name), check_like=True, obj=name)
+
+
+def _one_error_line(capsys, argv: list[str]) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, (code, err)
+    assert len(err) == 1 and err[0].startswith("newsflow: error: "), err
+    return err[0]
+
+
+def test_the_index_records_the_settings_of_its_fingerprints(first) -> None:
+    _, out1, _ = first
+    files = sorted((out1 / "index").rglob("*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.read_schema(path).metadata
+        settings = json.loads(meta[b"newsflow.dedupe_settings"])
+        assert settings["seed"] == 1 and settings["num_perm"] == 128 and settings["shingle"] == "char"
+        assert settings["shingle_size"] == 5 and settings["lede_chars"] == 250 and "format" in settings
+
+
+@pytest.mark.parametrize(("setting", "named"), [("seed: 2", "seed"), ("num_perm: 64\n  bands: 16", "num_perm"),
+                                                ("shingle_size: 4", "shingle_size")])
+def test_an_index_with_other_fingerprint_settings_is_refused_before_the_run(
+        first, tmp_path, capsys, setting: str, named: str) -> None:
+    dump, out1, _ = first
+    cfg = tmp_path / "other.yaml"
+    cfg.write_text(FAST + f"dedupe:\n  {setting}\n")
+    out = tmp_path / "out"
+    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(out), "--config", str(cfg), "--quiet",
+                                    "--dedupe_against", str(out1)])
+    assert named in line and str(out1) in line
+    assert not out.exists()  # refused before the pipeline started
+
+
+def test_an_index_without_recorded_settings_is_refused(first, tmp_path, capsys) -> None:
+    dump, out1, cfg = first
+    old = tmp_path / "old"
+    for path in sorted((out1 / "index").rglob("*.parquet")):  # the same index as an older newsflow wrote it
+        table = pq.read_table(path)
+        meta = {k: v for k, v in table.schema.metadata.items() if k != b"newsflow.dedupe_settings"}
+        target = old / path.relative_to(out1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.replace_schema_metadata(meta), target)
+    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "out"), "--config", str(cfg),
+                                    "--quiet", "--dedupe_against", str(old)])
+    assert "no dedupe settings" in line

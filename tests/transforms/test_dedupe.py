@@ -14,6 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import INDEX_SCHEMA
+from newsflow.io.dedupe_index import IndexSettingsError, check_index_settings, index_schema
 from newsflow.schema import make_doc
 from newsflow.transforms.dedupe import Dedupe, pair_edge
 
@@ -168,11 +169,14 @@ def _save_row(row: dict, folder: str) -> None:
         pickle.dump(row, fh)
 
 
-def _write_index(rows: list[dict], folder) -> None:
+def _write_index(rows: list[dict], folder, cfg: DedupeConfig = DedupeConfig(), metadata=None) -> None:  # noqa: B008
+    """Write index rows as the pipeline does: one file per date folder, the settings in its metadata."""
     by_date: dict[str, list[dict]] = {}
     for r in rows:
         by_date.setdefault(r["date"], []).append(r)
-    file_schema = pa.schema([f for f in INDEX_SCHEMA if f.name != "date"], metadata=INDEX_SCHEMA.metadata)
+    schema = index_schema(cfg)
+    file_schema = pa.schema([f for f in schema if f.name != "date"],
+                            metadata=schema.metadata if metadata is None else metadata)
     for date, part in by_date.items():
         arrays = []
         for field in file_schema:
@@ -412,3 +416,29 @@ def test_the_window_is_around_each_documents_own_date(tmp_path):
         res = p | beam.Create(late) | Dedupe(cfg, against=str(tmp_path))
         assert_that(res.kept | beam.Map(lambda d: d["doc_id"]), equal_to(["x-new", "d-near-late"]), label="kept")
         assert_that(_keyed(res.duplicates), equal_to([("d-exact-late", "d-near-late", "near")]), label="dups")
+
+
+def test_index_settings_are_checked_before_and_while_reading(tmp_path):
+    t0 = 1_720_000_000
+    story = " ".join(_words(300))
+    cfg = DedupeConfig(boilerplate_min_docs=0)
+    rows = _run_index([_doc("r1-story", story, published_at=t0)], cfg, tmp_path)
+    assert check_index_settings(str(tmp_path), cfg) == 1
+    # settings that do not change what an index row holds may differ
+    tuned = dataclasses.replace(cfg, bands=16, rows=8, threshold=0.7, sketch_size=128, max_bucket=50)
+    assert check_index_settings(str(tmp_path / "index"), tuned) == 1
+    for other, named in ((dataclasses.replace(cfg, seed=2), "dedupe.seed 1 there, 2 here"),
+                         (dataclasses.replace(cfg, num_perm=64, bands=16), "dedupe.num_perm 128 there, 64 here"),
+                         (dataclasses.replace(cfg, shingle="word"), "dedupe.shingle 'char' there, 'word' here"),
+                         (dataclasses.replace(cfg, lede_chars=0), "dedupe.lede_chars 250 there, 0 here")):
+        with pytest.raises(IndexSettingsError, match=named) as err:
+            check_index_settings(str(tmp_path), other)
+        assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)
+    old = tmp_path / "old"
+    _write_index(rows, old, metadata=INDEX_SCHEMA.metadata)  # as written before the settings were recorded
+    with pytest.raises(IndexSettingsError, match="records no dedupe settings"):
+        check_index_settings(str(old), cfg)
+    assert check_index_settings(str(tmp_path / "nothing-here"), cfg) == 0  # no index yet: nothing to refuse
+    # the reader refuses such a file too (an index file added after the check, or Dedupe used on its own)
+    with pytest.raises(Exception, match="records no dedupe settings"), TestPipeline() as p:
+        _ = p | beam.Create([_doc("r2", story.upper(), published_at=t0)]) | Dedupe(cfg, against=str(old))
