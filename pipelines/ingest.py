@@ -164,12 +164,14 @@ def build_pipeline(
         docs = docs | "NormalizeHashtags" >> NormalizeHashtags(cfg.hashtags)
     tables: dict[str, beam.PCollection] = {}
     extra = {}
+    warnings = None
     if cfg.dedupe.enabled:
         from newsflow.transforms.dedupe import Dedupe
 
         against = ",".join(dedupe_against) if dedupe_against else None
         deduped = docs | "Dedupe" >> Dedupe(cfg.dedupe, against=against)
         tables["docs"], tables["duplicates"] = deduped.kept, deduped.duplicates
+        warnings = deduped.warnings
         if getattr(cfg.dedupe, "write_index", False):
             from newsflow.io.dedupe_index import index_schema
             from newsflow.io.tables import register_table
@@ -182,7 +184,7 @@ def build_pipeline(
     tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
     return tables | "WriteTables" >> WriteTables(
         output, cfg.output, read_count=read.counts, mode=output_mode, run_id=run_id,
-        run_info=run_info, extra_tables=extra)
+        run_info=run_info, extra_tables=extra, warnings=warnings)
 
 
 def _print_summary(manifest: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@
     result.kept        # Doc dicts that survive, unchanged
     result.duplicates  # {doc_id, source_path, doc_index, kept_id, method, similarity, published_at, lang}
     result.index       # rows of INDEX_SCHEMA describing what this run kept (for later runs)
+    result.warnings    # {counter, count, meaning} per decision that may be wrong (none: empty)
 
 Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
 
@@ -91,19 +92,39 @@ from newsflow.core.dedupe import (
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
+__all__ = ["WARNINGS", "Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
 
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
 _MEMBER = "member"
 
 
+_WARN = "warnings"
+WARNINGS = {
+    "dedupe_cc_not_converged": "nodes of duplicate clusters that dedupe.cc_rounds rounds of connected "
+                               "components did not finish: a cluster may have more than one keeper "
+                               "(raise cc_rounds)",
+    "dedupe_cc_unresolved": "documents left kept because their cluster's keeper was not found in time "
+                            "(they may be duplicates; raise cc_rounds)",
+    "dedupe_oversized_buckets": "LSH buckets with more than dedupe.max_bucket members, whose later members were "
+                                "compared with the first max_bucket only (a template shared by many texts; "
+                                "duplicates among the later members can be missed)",
+}
+"""Counters whose non-zero value means that a dedupe decision may be wrong, with what they mean."""
+
+
 class DedupeResult(NamedTuple):
-    """The three outputs of :class:`Dedupe`."""
+    """The outputs of :class:`Dedupe`.
+
+    ``warnings`` holds one ``{"counter", "count", "meaning"}`` dict per counter of
+    :data:`WARNINGS` that is not zero (the same numbers as the Beam counters, but as data,
+    so they reach the run's manifest on every runner).
+    """
 
     kept: beam.PCollection
     duplicates: beam.PCollection
     index: beam.PCollection
+    warnings: beam.PCollection
 
 
 def _match_params(cfg: DedupeConfig) -> MatchParams:
@@ -398,6 +419,9 @@ def _bucket_members(kv: tuple[int, Iterable[Any]], max_bucket: int) -> Iterator[
         items = sorted({e[_BUCKET_KEY_BYTES:].decode("utf-8") for e in entries})
         if len(items) < 2 or all(map(is_earlier, items)):
             continue
+        if len(items) > max_bucket:
+            counter("dedupe_oversized_buckets").inc()
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_oversized_buckets", 1))
         for j, node in enumerate(items):
             yield node, (_HEAD if j < max_bucket else _TAIL) + key
 
@@ -586,10 +610,20 @@ def _small_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
             yield m, v
 
 
-def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[Any]:
+    """(u, smallest neighbor) when it is smaller than u.
+
+    Converged components are stars around their smallest node: a node with a smaller
+    neighbor has no other. One that has (tag ``warnings``) shows a component the rounds
+    did not finish, which may end with more than one keeper.
+    """
     u, nbrs = kv
-    m = min(set(nbrs) | {u})
+    ns = set(nbrs)
+    m = min(ns | {u})
     if m < u:
+        if len(ns) > 1:
+            counter("dedupe_cc_not_converged").inc()
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_not_converged", 1))
         yield u, m
 
 
@@ -601,25 +635,32 @@ def _jump(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
         yield child, up
 
 
-def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
-    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved)."""
+def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[Any]:
+    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved, tag ``warnings``)."""
     x, g = kv
     if g["parent"]:
         counter("dedupe_cc_unresolved").inc(len(g["children"]))
+        if g["children"]:
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_unresolved", len(g["children"])))
         return
     for child in g["children"]:
         yield child, x
 
 
+class _ComponentsResult(NamedTuple):
+    keepers: beam.PCollection  # (node, component keeper) for every non-keeper node
+    warnings: beam.PCollection  # (counter, n): nodes left unresolved, nodes of unfinished components
+
+
 class _Components(beam.PTransform):
-    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node."""
+    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node, and warnings."""
 
     def __init__(self, rounds: int, jumps: int = 3) -> None:
         super().__init__()
         self._rounds = rounds
         self._jumps = jumps
 
-    def expand(self, edges: beam.PCollection) -> beam.PCollection:
+    def expand(self, edges: beam.PCollection) -> _ComponentsResult:
         # every step emits each edge in both directions, so each GroupByKey sees a node's whole neighborhood
         edges = edges | "BothWays" >> beam.FlatMap(_both_ways)
         for r in range(self._rounds):
@@ -630,7 +671,9 @@ class _Components(beam.PTransform):
                 | f"SmallGroup{r}" >> beam.GroupByKey()
                 | f"SmallStar{r}" >> beam.FlatMap(_small_star)
             )
-        parents = edges | "ParentGroup" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent)
+        found = edges | "ParentGroup" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent).with_outputs(
+            _WARN, main="parents")
+        parents = found.parents
         for r in range(self._jumps + 1):
             by_child = parents
             by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0]))
@@ -638,8 +681,9 @@ class _Components(beam.PTransform):
             if r < self._jumps:
                 parents = grouped | f"Jump{r}" >> beam.FlatMap(_jump)
             else:
-                parents = grouped | "CheckRoots" >> beam.FlatMap(_check_roots)
-        return parents
+                checked = grouped | "CheckRoots" >> beam.FlatMap(_check_roots).with_outputs(_WARN, main="keepers")
+        warnings = (found[_WARN], checked[_WARN]) | "ComponentWarnings" >> beam.Flatten()
+        return _ComponentsResult(checked.keepers, warnings)
 
 
 # ---------------------------------------------------------------------------- 6. resolve
@@ -730,7 +774,8 @@ class Dedupe(beam.PTransform):
         cfg = self._cfg
         p = docs.pipeline
         if not cfg.enabled:
-            return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]))
+            return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]),
+                                p | "NoWarnings" >> beam.Create([]))
         keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
         if self._against:
             from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
@@ -753,6 +798,7 @@ class Dedupe(beam.PTransform):
         )
         reps, members = exact[_REP], exact[_MEMBER]
         parts: dict[str, beam.PCollection] = {"rep": reps, "members": members}
+        warnings: list[beam.PCollection] = []
         if cfg.near:
             boiler = None
             if cfg.boilerplate_min_docs:
@@ -770,10 +816,14 @@ class Dedupe(beam.PTransform):
             ).with_outputs("bands", "slim", "text", main="fp")
             sigs = near.fp
             params = _match_params(cfg)
-            sent = (
+            bucketed = (
                 near.bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket)
+                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket).with_outputs(_WARN, main="members")
+            )
+            warnings.append(bucketed[_WARN])
+            sent = (
+                bucketed.members
                 | "GroupByNode" >> beam.GroupByKey()
                 | "SendToBuckets" >> beam.FlatMap(_send_to_buckets).with_outputs(
                     *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0")
@@ -804,7 +854,8 @@ class Dedupe(beam.PTransform):
                 | "ContainerPairs" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
             )
             edges = (similar, container) | "AllEdges" >> beam.Flatten()
-            keepers = edges | "Components" >> _Components(cfg.cc_rounds)
+            keepers, cc_warnings = edges | "Components" >> _Components(cfg.cc_rounds)
+            warnings.append(cc_warnings)
             # the keeper similarity needs sketches only (not signatures)
             to_keeper = {"keeper": keepers, "sig": near.slim} | "JoinNodeSig" >> beam.CoGroupByKey() \
                 | "ToKeeper" >> beam.FlatMap(_to_keeper)
@@ -825,4 +876,16 @@ class Dedupe(beam.PTransform):
             for i in range(_RESOLVE_PARTS)
         ]
         merged = _merge_parts(resolved, ("kept", "duplicates", "index"))
-        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"])
+        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"], _warnings(p, warnings))
+
+
+def _warnings(p: beam.Pipeline, parts: list[beam.PCollection]) -> beam.PCollection:
+    """``{"counter", "count", "meaning"}`` per warning counter that is not zero, from its (name, n) parts."""
+    if not parts:
+        return p | "NoWarnings" >> beam.Create([])
+    return (
+        parts
+        | "AllWarnings" >> beam.Flatten()
+        | "SumWarnings" >> beam.CombinePerKey(sum)
+        | "Warnings" >> beam.Map(lambda kv: {"counter": kv[0], "count": int(kv[1]), "meaning": WARNINGS[kv[0]]})
+    )

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from newsflow.report import format_summary, load_manifest
 from pipelines.ingest import main, run
 from tests.conftest import read_sorted
 
@@ -156,3 +157,26 @@ def test_an_index_without_recorded_settings_is_refused(first, tmp_path, capsys) 
     line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "out"), "--config", str(cfg),
                                     "--quiet", "--dedupe_against", str(old)])
     assert "no dedupe settings" in line
+
+
+def test_decisions_that_may_be_wrong_reach_the_manifest_and_the_summary(first, tmp_path) -> None:
+    _, out1, _ = first
+    assert load_manifest(str(out1))["warnings"] == []  # nothing to report for the first run
+    dump = tmp_path / "copies"
+    article = _article(random.Random(11))
+    for i in range(4):  # four copy-edited versions of one article fill the same LSH buckets
+        lines = [*article[:-1], article[-1] + f" edition {i}"] if i else article
+        _write_doc(dump / f"{i:03d}_copy.txt", i, lines)
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(FAST + "dedupe:\n  max_bucket: 2\n")
+    out = tmp_path / "out"
+    manifest = _ingest(dump, out, cfg)
+    assert manifest["counts"]["duplicates"] == 3  # tail members still meet the bucket's head
+    warnings = {w["counter"]: w for w in manifest["warnings"]}
+    assert set(warnings) == {"dedupe_oversized_buckets"}
+    oversized = warnings["dedupe_oversized_buckets"]
+    assert oversized["count"] >= 1 and "max_bucket" in oversized["meaning"]
+    summary = format_summary(manifest).splitlines()
+    at = summary.index("warnings (decisions that may be wrong):")
+    assert summary[at + 1].startswith(f"  dedupe_oversized_buckets: {oversized['count']:,} - LSH buckets")
+    assert "warnings" not in format_summary(load_manifest(str(out1)))

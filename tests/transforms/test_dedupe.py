@@ -339,7 +339,11 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     assert len(shards) < len(bands) + len(nodes)  # buckets (and sketches) share shards
     with pytest.raises(ValueError, match="bucket key of 4 bytes"):
         _bucket_entry(b"\x00\x01k1", "1a")
-    by_node = group(x for kv in shards for x in _bucket_members(kv, max_bucket))
+    members = [x for kv in shards for x in _bucket_members(kv, max_bucket)]
+    # the one bucket over max_bucket is reported: its tail members are compared with its head only
+    warned = [x.value for x in members if getattr(x, "tag", None) == "warnings"]
+    assert warned == [("dedupe_oversized_buckets", 1)]
+    by_node = group(x for x in members if not hasattr(x, "tag"))
     sent = [(getattr(x, "tag", "part0"), getattr(x, "value", x)) for kv in by_node for x in _send_to_buckets(kv)]
     parts_of = collections.defaultdict(set)
     for part, (bucket, _) in sent:
@@ -442,3 +446,22 @@ def test_index_settings_are_checked_before_and_while_reading(tmp_path):
     # the reader refuses such a file too (an index file added after the check, or Dedupe used on its own)
     with pytest.raises(Exception, match="records no dedupe settings"), TestPipeline() as p:
         _ = p | beam.Create([_doc("r2", story.upper(), published_at=t0)]) | Dedupe(cfg, against=str(old))
+
+
+def test_unresolved_components_are_reported_as_warnings():
+    """Too few rounds for a long chain: the clusters may be wrong, and warnings say so (none when enough)."""
+    from newsflow.transforms.dedupe import _Components
+
+    rng = np.random.default_rng(3)
+    names = [f"1|{i:04d}" for i in rng.permutation(400)]  # a path whose labels are in random order
+    edges = list(zip(names, names[1:], strict=False))
+    with TestPipeline() as p:
+        src = p | beam.Create(edges)
+        few = src | "Few" >> _Components(1, jumps=1)
+        enough = src | "Enough" >> _Components(20)
+        warned = few.warnings | "SumFew" >> beam.CombinePerKey(sum) | beam.Filter(lambda kv: kv[1] > 0) | beam.Keys()
+        assert_that(warned | "Some" >> beam.combiners.ToList() | beam.Map(sorted), equal_to([
+            ["dedupe_cc_not_converged", "dedupe_cc_unresolved"]]), label="few_warns")
+        assert_that(enough.warnings, equal_to([]), label="enough_warns")
+        root = min(names)
+        assert_that(enough.keepers, equal_to([(n, root) for n in names if n != root]), label="enough_keepers")
