@@ -193,7 +193,11 @@ class _ExactGroupFn(beam.DoFn):
     of one of the group's documents; otherwise it stays an earlier-run-only
     representative of its own, which this run's near copies within its window still meet.
     A representative carries the sorted days of its group's documents (``days``, empty
-    for an earlier-run-only one), so near matching can apply the same window.
+    for an earlier-run-only one), so near matching can apply the same window. An earlier
+    run's entry that represents documents of this run carries the text of the first of
+    them (``text``): boilerplate is counted over this run's texts, and the group is
+    near-matched with this run's fingerprint of it (boilerplate of this run left out, lines
+    for the alignment rule), as if that document were its representative.
     """
 
     def __init__(self, window: int) -> None:
@@ -230,6 +234,8 @@ class _ExactGroupFn(beam.DoFn):
             kind, item = best
             rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
                    "entry": item if kind == "idx" else None, "days": days}
+            if kind == "idx" and docs:
+                rep["text"] = _unpack_doc(min(docs, key=lambda d: d[0])[1]).get("text") or ""
             yield (best_node, rep)
             for node, doc in docs:
                 if node != best_node:
@@ -241,10 +247,20 @@ class _ExactGroupFn(beam.DoFn):
 
 
 def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
-    doc = kv[1]["doc"]
-    if doc is not None:
-        for key in line_keys(_unpack_doc(doc).get("text") or ""):
+    """The line keys of a representative's text (this run's texts only: an index entry alone has none)."""
+    rep = kv[1]
+    text = _unpack_doc(rep["doc"]).get("text") if rep["doc"] is not None else rep.get("text")
+    if text:
+        for key in line_keys(text):
             yield key, 1
+
+
+def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """A representative without the text it carried for near matching (the resolve join does not need it)."""
+    node, rep = kv
+    if "text" not in rep:
+        return kv
+    return node, {k: v for k, v in rep.items() if k != "text"}
 
 
 class _ToFrozenSet(beam.CombineFn):
@@ -332,13 +348,15 @@ def rep_near(rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[byte
              hasher: MinHasher) -> NearDoc | None:
     """What near matching compares of an exact group's representative (None: exact matching only).
 
-    An earlier run's index entry brings its stored fingerprint (a Fingerprint or its
-    fields); a document is fingerprinted from its text (:func:`text_fingerprint`).
+    An earlier run's index entry alone brings its stored fingerprint (a Fingerprint or its
+    fields); a document, or an entry standing for documents of this run (``text``), is
+    fingerprinted from its text (:func:`text_fingerprint`).
     """
     entry = rep["entry"]
-    if entry is not None:
+    if entry is not None and rep.get("text") is None:
         return None if entry["fp"] is None else NearDoc(Fingerprint._make(entry["fp"]))
-    return text_fingerprint(_unpack_doc(rep["doc"]).get("text") or "", cfg, boilerplate, hasher)
+    text = rep["text"] if entry is not None else _unpack_doc(rep["doc"]).get("text") or ""
+    return text_fingerprint(text, cfg, boilerplate, hasher)
 
 
 def text_fingerprint(
@@ -797,7 +815,8 @@ class Dedupe(beam.PTransform):
             | "ExactGroups" >> beam.ParDo(_ExactGroupFn(cfg.index_retention_days)).with_outputs(_MEMBER, main=_REP)
         )
         reps, members = exact[_REP], exact[_MEMBER]
-        parts: dict[str, beam.PCollection] = {"rep": reps, "members": members}
+        to_resolve = reps | "RepsToResolve" >> beam.Map(_without_text) if self._against else reps
+        parts: dict[str, beam.PCollection] = {"rep": to_resolve, "members": members}
         warnings: list[beam.PCollection] = []
         if cfg.near:
             boiler = None

@@ -465,3 +465,34 @@ def test_unresolved_components_are_reported_as_warnings():
         assert_that(enough.warnings, equal_to([]), label="enough_warns")
         root = min(names)
         assert_that(enough.keepers, equal_to([(n, root) for n in names if n != root]), label="enough_keepers")
+
+
+def test_a_redelivery_matches_like_the_first_run_despite_boilerplate_and_noise(tmp_path):
+    """Delivered again, every document is a duplicate of what the first run kept.
+
+    The first run left a site footer out of the fingerprints (it is on enough texts) and
+    found a shortened copy and a copy with character noise (alignment needs both texts).
+    When the second delivery's originals are exact copies of index entries, their texts
+    still count for the footer and still align with the noisy copy.
+    """
+    t0 = 1_720_000_000
+    footer = ["Follow our newsroom on every network and send your story ideas to the desk any time of day",
+              "Copyright of this article and its pictures belongs to the publisher and may not be reused"]
+    bodies = [" ".join(_words(60)) for _ in range(4)]
+    story = [" ".join(_words(40)) for _ in range(3)]
+    long_text = " ".join(_words(250))
+    run1 = [_doc(f"site{i}", "\n".join([body, *footer]), published_at=t0 + i) for i, body in enumerate(bodies)]
+    run1 += [_doc("story", "\n".join([*story, *footer]), published_at=t0 + 10),
+             _doc("story-short", "\n".join([*story[:2], story[2][:150], *footer]), published_at=t0 + 20),
+             _doc("long", long_text, published_at=t0 + 30),
+             _doc("long-noisy", _noisy(long_text, 0.06, seed=11), published_at=t0 + 40)]
+    cfg = DedupeConfig(boilerplate_min_docs=4, min_shingles=50)
+    rows = _run_index(run1, cfg, tmp_path)
+    assert sorted(r["doc_id"] for r in rows) == ["long", "site0", "site1", "site2", "site3", "story"]
+    run2 = [{**d, "doc_id": "again-" + d["doc_id"], "source_path": "again/" + d["source_path"]} for d in run1]
+    keeper = {"story-short": "story", "long-noisy": "long"}
+    with TestPipeline() as p:
+        res = p | beam.Create(run2) | Dedupe(cfg, against=str(tmp_path))
+        assert_that(res.kept | beam.Map(lambda d: d["doc_id"]), equal_to([]), label="kept")
+        assert_that(res.duplicates | beam.Map(lambda r: (r["doc_id"], r["kept_id"])), equal_to(
+            [("again-" + d["doc_id"], keeper.get(d["doc_id"], d["doc_id"])) for d in run1]), label="dups")
