@@ -39,13 +39,17 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
    small and dense, so a few rounds suffice), then 3 pointer-jumping
    rounds and a check; a node whose target is still not a root is KEPT, so
-   every kept_id names a kept document (counter ``dedupe_cc_unresolved``).
+   every kept_id names a kept document (counter ``dedupe_cc_unresolved``); a
+   component that is not yet a star is counted too (``dedupe_cc_not_converged``).
+   Both, and LSH buckets over ``max_bucket``, are also ``warnings`` (:data:`WARNINGS`).
 6. Resolve: each representative and its exact copies get the component's
    keeper; similarity is measured between each duplicate and its keeper. The
    join is split by a hash of the node, like the bucket shuffle.
 
 Documents of an earlier run's index (``against``) join stages 1, 4 and 5 with
-keeper keys that sort first, so they always win and are never emitted.
+keeper keys that sort first, so they always win and are never emitted. One is a
+candidate only for documents dated at most ``index_retention_days`` from it, and the
+index is read for the union of those windows around the run's dates.
 """
 from __future__ import annotations
 
