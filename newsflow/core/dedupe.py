@@ -17,6 +17,7 @@ similarity reaches ``threshold``, or when the smaller document is contained in
 the larger one (estimated containment >= ``containment_threshold``) with enough
 shared shingles and a Jaccard floor; see :func:`verify_pair`.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -453,8 +454,9 @@ def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
     return float(Indel.normalized_similarity(ra, rb))
 
 
-def sketch_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int = 0, len_b: int = 0
-                ) -> tuple[str, float]:
+def sketch_kind(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int = 0, len_b: int = 0
+) -> tuple[str, float]:
     """What the sketches alone decide: ("jaccard" | "containment" | "align" | "", similarity).
 
     ``"align"`` means the pair can only match by the edit-noise rule and needs the
@@ -481,8 +483,9 @@ def sketch_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int 
     return "", sim
 
 
-def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
-               ) -> tuple[str, float]:
+def match_kind(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+) -> tuple[str, float]:
     """("jaccard" | "containment" | "edit" | "", similarity) of a candidate pair (see :func:`verify_pair`)."""
     kind, sim = sketch_kind(a, b, params, len(text_a), len(text_b))
     if kind != ALIGN:
@@ -491,8 +494,9 @@ def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str 
     return (EDIT, e) if e >= params.edit_threshold else ("", sim)
 
 
-def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
-                ) -> tuple[bool, float]:
+def verify_pair(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+) -> tuple[bool, float]:
     """Decide whether two texts are near duplicates; returns (match, similarity).
 
     Match when the estimated Jaccard similarity is at least ``threshold``, or

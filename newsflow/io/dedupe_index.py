@@ -20,6 +20,7 @@ are read (the union of the windows around the run's dates): other ``date=`` fold
 are skipped without being opened; rows without a partition folder are filtered on
 their ``published_at``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -108,8 +109,11 @@ def settings_mismatch(found: Mapping[str, Any] | None, expected: Mapping[str, An
     """Why an index file's recorded settings cannot be matched with ``expected`` (None: they can)."""
     if found is None:
         return "records no dedupe settings (written by an older newsflow), so its fingerprints may not match"
-    diffs = [f"{_LABELS.get(key, 'dedupe.' + key)} {found.get(key)!r} there, {expected[key]!r} here"
-             for key in _MUST_MATCH if found.get(key) != expected[key]]
+    diffs = [
+        f"{_LABELS.get(key, 'dedupe.' + key)} {found.get(key)!r} there, {expected[key]!r} here"
+        for key in _MUST_MATCH
+        if found.get(key) != expected[key]
+    ]
     if not diffs:
         return None
     return "was written with other dedupe settings (" + "; ".join(diffs) + ")"
@@ -153,7 +157,8 @@ def check_index_settings(against: str, cfg: DedupeConfig, threads: int = 8) -> i
         if why is not None:
             raise IndexSettingsError(
                 f"--dedupe_against {against}: index file {path} {why}; run with the settings it records or "
-                "rebuild that index by rerunning its input with these")
+                "rebuild that index by rerunning its input with these"
+            )
     return len(files)
 
 
@@ -195,8 +200,9 @@ def _outside(date: str | None, days: Sequence[int] | None, window: int) -> bool:
     return day is not None and not within_days(day, days, window)
 
 
-def read_index_rows(path: str, days: Sequence[int] | None = None, window: int = 0,
-                    settings: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+def read_index_rows(
+    path: str, days: Sequence[int] | None = None, window: int = 0, settings: Mapping[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
     """Index rows of one Parquet file (dicts with int-second timestamps).
 
     With ``days`` (the sorted days of this run's documents), only rows dated at most
@@ -271,8 +277,14 @@ class ReadDedupeIndex(beam.PTransform):
         settings fails the read (:class:`IndexSettingsError`). None: not checked.
     """
 
-    def __init__(self, against: str, num_perm: int, retention_days: int, days: Any = None,
-                 settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        against: str,
+        num_perm: int,
+        retention_days: int,
+        days: Any = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self._against = against
         self._num_perm = num_perm

@@ -51,6 +51,7 @@ keeper keys that sort first, so they always win and are never emitted. One is a
 candidate only for documents dated at most ``index_retention_days`` from it, and the
 index is read for the union of those windows around the run's dates.
 """
+
 from __future__ import annotations
 
 import collections
@@ -106,13 +107,13 @@ _MEMBER = "member"
 _WARN = "warnings"
 WARNINGS = {
     "dedupe_cc_not_converged": "nodes of duplicate clusters that dedupe.cc_rounds rounds of connected "
-                               "components did not finish: a cluster may have more than one keeper "
-                               "(raise cc_rounds)",
+    "components did not finish: a cluster may have more than one keeper "
+    "(raise cc_rounds)",
     "dedupe_cc_unresolved": "documents left kept because their cluster's keeper was not found in time "
-                            "(they may be duplicates; raise cc_rounds)",
+    "(they may be duplicates; raise cc_rounds)",
     "dedupe_oversized_buckets": "LSH buckets with more than dedupe.max_bucket members, whose later members were "
-                                "compared with the first max_bucket only (a template shared by many texts; "
-                                "duplicates among the later members can be missed)",
+    "compared with the first max_bucket only (a template shared by many texts; "
+    "duplicates among the later members can be missed)",
 }
 """Counters whose non-zero value means that a dedupe decision may be wrong, with what they mean."""
 
@@ -236,8 +237,13 @@ class _ExactGroupFn(beam.DoFn):
             yield (node, {"node": node, "exact": key, "doc": None, "entry": item, "days": ()})
         if best is not None:
             kind, item = best
-            rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
-                   "entry": item if kind == "idx" else None, "days": days}
+            rep = {
+                "node": best_node,
+                "exact": key,
+                "doc": item if kind == "doc" else None,
+                "entry": item if kind == "idx" else None,
+                "days": days,
+            }
             if kind == "idx" and docs:
                 rep["text"] = _unpack_doc(min(docs, key=lambda d: d[0])[1]).get("text") or ""
             yield (best_node, rep)
@@ -329,8 +335,7 @@ class _SignatureFn(beam.DoFn):
     def setup(self) -> None:
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
 
-    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
-                ) -> Iterator[Any]:
+    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None) -> Iterator[Any]:
         node, rep = kv
         assert self._hasher is not None
         near = rep_near(rep, self._cfg, boilerplate, self._hasher)
@@ -348,8 +353,9 @@ class _SignatureFn(beam.DoFn):
             yield pvalue.TaggedOutput("text", (node, near.text))
 
 
-def rep_near(rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None,
-             hasher: MinHasher) -> NearDoc | None:
+def rep_near(
+    rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
+) -> NearDoc | None:
     """What near matching compares of an exact group's representative (None: exact matching only).
 
     An earlier run's index entry alone brings its stored fingerprint (a Fingerprint or its
@@ -481,13 +487,14 @@ def _member(value: tuple[str, Any, bytes]) -> _Member:
     buckets, i = {}, 0
     while i < len(packed):
         end = i + 1 + packed[i]
-        buckets[packed[i + 2:end]] = packed[i + 1:i + 2] == _HEAD
+        buckets[packed[i + 2 : end]] = packed[i + 1 : i + 2] == _HEAD
         i = end
     return _Member(node, _slim_fp(slim), slim[2], buckets, tuple(slim[3]))
 
 
-def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int,
-                   window: int | None = None) -> Iterator[Any]:
+def _verify_bucket(
+    kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int, window: int | None = None
+) -> Iterator[Any]:
     """The candidate pairs of one bucket, each checked on sketches in the first bucket it is a candidate of.
 
     Outputs as :func:`_verify_pair`. The head members (at most ``max_bucket``) are held in
@@ -506,8 +513,7 @@ def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_buc
                     yield from _verify_pair(a, b, key, params, window)
 
 
-def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window: int | None = None
-                 ) -> Iterator[Any]:
+def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window: int | None = None) -> Iterator[Any]:
     """Symmetric match (a, b) (main), ``contained`` (small, (sim, big)) or ``align`` (a, b); a.node < b.node.
 
     A pair found in several buckets is checked only in the smallest bucket key where it
@@ -542,8 +548,9 @@ def _in_window(a: _Member, b: _Member, window: int) -> bool:
     return True
 
 
-def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
-              ) -> tuple[str, str, str, float] | None:
+def pair_edge(
+    a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
+) -> tuple[str, str, str, float] | None:
     """The edge a verified candidate pair makes, or None.
 
     ``("jaccard" | "edit", a, b, similarity)`` (symmetric: the two texts are
@@ -558,8 +565,9 @@ def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchPar
     return _edge(kind, sim, a, near_a.fp.shingles, b, near_b.fp.shingles)
 
 
-def _edge(kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
-          ) -> tuple[str, str, str, float] | None:
+def _edge(
+    kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
+) -> tuple[str, str, str, float] | None:
     if not kind:
         return None
     if kind == CONTAINMENT:
@@ -693,8 +701,11 @@ class _Components(beam.PTransform):
                 | f"SmallGroup{r}" >> beam.GroupByKey()
                 | f"SmallStar{r}" >> beam.FlatMap(_small_star)
             )
-        found = edges | "ParentGroup" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent).with_outputs(
-            _WARN, main="parents")
+        found = (
+            edges
+            | "ParentGroup" >> beam.GroupByKey()
+            | "Parent" >> beam.FlatMap(_parent).with_outputs(_WARN, main="parents")
+        )
         parents = found.parents
         for r in range(self._jumps + 1):
             by_child = parents
@@ -796,8 +807,12 @@ class Dedupe(beam.PTransform):
         cfg = self._cfg
         p = docs.pipeline
         if not cfg.enabled:
-            return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]),
-                                p | "NoWarnings" >> beam.Create([]))
+            return DedupeResult(
+                docs,
+                p | "NoDuplicates" >> beam.Create([]),
+                p | "NoIndex" >> beam.Create([]),
+                p | "NoWarnings" >> beam.Create([]),
+            )
         keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
         if self._against:
             from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
@@ -809,8 +824,11 @@ class Dedupe(beam.PTransform):
                 | "RunDays" >> beam.CombineGlobally(_SortedDays()).without_defaults()
             )
             entries = p | "ReadIndex" >> ReadDedupeIndex(
-                self._against, cfg.num_perm, cfg.index_retention_days,
-                days=beam.pvalue.AsSingleton(days, default_value=()), settings=index_settings(cfg),
+                self._against,
+                cfg.num_perm,
+                cfg.index_retention_days,
+                days=beam.pvalue.AsSingleton(days, default_value=()),
+                settings=index_settings(cfg),
             )
             keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
         exact = (
@@ -848,15 +866,18 @@ class Dedupe(beam.PTransform):
             sent = (
                 bucketed.members
                 | "GroupByNode" >> beam.GroupByKey()
-                | "SendToBuckets" >> beam.FlatMap(_send_to_buckets).with_outputs(
-                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0")
+                | "SendToBuckets"
+                >> beam.FlatMap(_send_to_buckets).with_outputs(
+                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0"
+                )
             )
             parts_checked = [
                 sent[f"part{i}"]
                 | f"GroupByBucket{i}" >> beam.GroupByKey()
-                | f"VerifySketches{i}" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket,
-                                                     cfg.index_retention_days).with_outputs(
-                    ALIGN, CONTAINMENT, main="similar")
+                | f"VerifySketches{i}"
+                >> beam.ParDo(_verify_bucket, params, cfg.max_bucket, cfg.index_retention_days).with_outputs(
+                    ALIGN, CONTAINMENT, main="similar"
+                )
                 for i in range(_CHECK_PARTS)
             ]
             checked = _merge_parts(parts_checked, ("similar", ALIGN, CONTAINMENT))
@@ -880,18 +901,26 @@ class Dedupe(beam.PTransform):
             keepers, cc_warnings = edges | "Components" >> _Components(cfg.cc_rounds)
             warnings.append(cc_warnings)
             # the keeper similarity needs sketches only (not signatures)
-            to_keeper = {"keeper": keepers, "sig": near.slim} | "JoinNodeSig" >> beam.CoGroupByKey() \
+            to_keeper = (
+                {"keeper": keepers, "sig": near.slim}
+                | "JoinNodeSig" >> beam.CoGroupByKey()
                 | "ToKeeper" >> beam.FlatMap(_to_keeper)
-            labels = {"members": to_keeper, "sig": near.slim} | "JoinKeeperSig" >> beam.CoGroupByKey() \
+            )
+            labels = (
+                {"members": to_keeper, "sig": near.slim}
+                | "JoinKeeperSig" >> beam.CoGroupByKey()
                 | "Similarity" >> beam.FlatMap(_similarity, params)
+            )
             parts["label"] = labels
             parts["sig"] = sigs
         else:
             parts["label"] = p | "NoLabels" >> beam.Create([])
             parts["sig"] = p | "NoSigs" >> beam.Create([])
         # the resolve join is split by node like the bucket shuffle: a local runner regroups one part at a time
-        split = {name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
-                 for name, pc in parts.items()}
+        split = {
+            name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
+            for name, pc in parts.items()
+        }
         resolved = [
             {name: split[name][i] for name in parts}
             | f"JoinResolve{i}" >> beam.CoGroupByKey()

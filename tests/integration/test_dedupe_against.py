@@ -5,6 +5,7 @@ A small dump written here in the dump format spans 88 days (longer than twice th
 originals. Delivered a second time under another folder, every document of it must be
 found again as a duplicate of what the first run kept.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +32,7 @@ def _article(rng: random.Random, words: int = 260) -> list[str]:
     """Paragraphs of made-up words (about 1,800 characters): no two articles look alike."""
     vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(3000)]
     text = [rng.choice(vocab) for _ in range(words)]
-    return [" ".join(text[i:i + 50]) for i in range(0, words, 50)]
+    return [" ".join(text[i : i + 50]) for i in range(0, words, 50)]
 
 
 def _edit(lines: list[str]) -> list[str]:
@@ -45,8 +46,9 @@ def _write_doc(path: pathlib.Path, day: int, lines: list[str], minute: int = 0) 
     when = T0 + dt.timedelta(days=day, minutes=minute)
     trailer = int((when + dt.timedelta(hours=1)).replace(tzinfo=dt.timezone.utc).timestamp())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{when:%Y-%m-%d %H:%M:%S}\n" + "\n".join(lines) + f"\n#news #day{day}\n{trailer}\n",
-                    encoding="utf-8")
+    path.write_text(
+        f"{when:%Y-%m-%d %H:%M:%S}\n" + "\n".join(lines) + f"\n#news #day{day}\n{trailer}\n", encoding="utf-8"
+    )
 
 
 def _write_dump(root: pathlib.Path) -> None:
@@ -131,16 +133,21 @@ def test_the_index_records_the_settings_of_its_fingerprints(first) -> None:
         assert settings["shingle_size"] == 5 and settings["lede_chars"] == 250 and "format" in settings
 
 
-@pytest.mark.parametrize(("setting", "named"), [("seed: 2", "seed"), ("num_perm: 64\n  bands: 16", "num_perm"),
-                                                ("shingle_size: 4", "shingle_size")])
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [("seed: 2", "seed"), ("num_perm: 64\n  bands: 16", "num_perm"), ("shingle_size: 4", "shingle_size")],
+)
 def test_an_index_with_other_fingerprint_settings_is_refused_before_the_run(
-        first, tmp_path, capsys, setting: str, named: str) -> None:
+    first, tmp_path, capsys, setting: str, named: str
+) -> None:
     dump, out1, _ = first
     cfg = tmp_path / "other.yaml"
     cfg.write_text(FAST + f"dedupe:\n  {setting}\n")
     out = tmp_path / "out"
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(out), "--config", str(cfg), "--quiet",
-                                    "--dedupe_against", str(out1)])
+    line = _one_error_line(
+        capsys,
+        ["--input", str(dump), "--output", str(out), "--config", str(cfg), "--quiet", "--dedupe_against", str(out1)],
+    )
     assert named in line and str(out1) in line
     assert not out.exists()  # refused before the pipeline started
 
@@ -154,8 +161,20 @@ def test_an_index_without_recorded_settings_is_refused(first, tmp_path, capsys) 
         target = old / path.relative_to(out1)
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table.replace_schema_metadata(meta), target)
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "out"), "--config", str(cfg),
-                                    "--quiet", "--dedupe_against", str(old)])
+    line = _one_error_line(
+        capsys,
+        [
+            "--input",
+            str(dump),
+            "--output",
+            str(tmp_path / "out"),
+            "--config",
+            str(cfg),
+            "--quiet",
+            "--dedupe_against",
+            str(old),
+        ],
+    )
     assert "no dedupe settings" in line
 
 
