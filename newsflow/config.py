@@ -161,8 +161,8 @@ class DedupeConfig:
     boilerplate_min_docs: int = 20  # a line found in this many distinct texts is ignored for near matching (0 = off)
     max_bucket: int = 500  # an LSH bucket larger than this compares members with its first max_bucket only
     cc_rounds: int = 4  # large-star/small-star rounds of the connected-components step (2 measured enough)
-    seed: int = 1  # permutation seed (indexes written with another seed match exactly only)
-    index_retention_days: int = 30  # index rows older than this before the run's newest date are not loaded
+    seed: int = 1  # permutation seed (--dedupe_against refuses an index written with another one)
+    index_retention_days: int = 30  # earlier docs are candidates for a doc dated at most this many days from them
     write_index: bool = True  # write <output>/index/date=.../ for --dedupe_against in later runs
 
     def validate(self) -> None:

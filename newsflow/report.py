@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from newsflow.io.write_tables import MANIFEST, join_path
 
-__all__ = ["daily_counts", "format_summary", "load_manifest", "main", "write_chart"]
+__all__ = ["daily_counts", "format_summary", "load_manifest", "main", "warning_lines", "write_chart"]
 
 REPORT_PNG = "_report.png"
 
@@ -67,7 +67,19 @@ def format_summary(manifest: dict[str, Any]) -> str:
     if c.get("kept_by_lang"):
         lines.append("kept by language:")
         lines += _rows(sorted(c["kept_by_lang"].items(), key=lambda kv: (-kv[1], kv[0])))
+    lines += warning_lines(manifest)
     return "\n".join(lines)
+
+
+def warning_lines(manifest: dict[str, Any]) -> list[str]:
+    """The summary's lines for the manifest's ``warnings`` (decisions that may be wrong); none when it has none."""
+    warnings = manifest.get("warnings") or []
+    if not warnings:
+        return []
+    lines = ["warnings (decisions that may be wrong):"]
+    for w in warnings:
+        lines.append(f"  {w.get('counter', '?')}: {int(w.get('count', 0)):,} - {w.get('meaning', '')}".rstrip(" -"))
+    return lines
 
 
 def _day_counts(dataset_path: str, column: str, partitioned: bool) -> dict[str, int]:

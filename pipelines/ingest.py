@@ -115,6 +115,18 @@ def _validate(opts: PipelineOptions, ing: IngestOptions, inputs: list[str], dry_
                 "--output_mode=overwrite to replace them or --output_mode=append to add this run")
 
 
+def _check_dedupe_against(against: list[str], cfg: Config, dry_run: bool) -> None:
+    """Refuse an earlier index written with other fingerprint settings: it would match wrongly or not at all."""
+    if not against or not cfg.dedupe.enabled or dry_run:  # a dry run reads nothing and may have no credentials
+        return
+    from newsflow.io.dedupe_index import IndexSettingsError, check_index_settings
+
+    try:
+        check_index_settings(",".join(against), cfg.dedupe)
+    except IndexSettingsError as e:
+        raise UsageError(str(e)) from e
+
+
 def _run_id(inputs: list[str], cfg: Config) -> str:
     blob = json.dumps({"inputs": inputs, "config": cfg.to_dict()}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -153,17 +165,19 @@ def build_pipeline(
         docs = docs | "NormalizeHashtags" >> NormalizeHashtags(cfg.hashtags)
     tables: dict[str, beam.PCollection] = {}
     extra = {}
+    warnings = None
     if cfg.dedupe.enabled:
         from newsflow.transforms.dedupe import Dedupe
 
         against = ",".join(dedupe_against) if dedupe_against else None
         deduped = docs | "Dedupe" >> Dedupe(cfg.dedupe, against=against)
         tables["docs"], tables["duplicates"] = deduped.kept, deduped.duplicates
+        warnings = deduped.warnings
         if getattr(cfg.dedupe, "write_index", False):
-            from newsflow.core.dedupe import INDEX_SCHEMA
+            from newsflow.io.dedupe_index import index_schema
             from newsflow.io.tables import register_table
 
-            extra["index"] = register_table("index", INDEX_SCHEMA)
+            extra["index"] = register_table("index", index_schema(cfg.dedupe))
             tables["index"] = deduped.index
     else:
         tables["docs"] = docs
@@ -171,7 +185,7 @@ def build_pipeline(
     tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
     return tables | "WriteTables" >> WriteTables(
         output, cfg.output, read_count=read.counts, mode=output_mode, run_id=run_id,
-        run_info=run_info, extra_tables=extra)
+        run_info=run_info, extra_tables=extra, warnings=warnings)
 
 
 def _print_summary(manifest: dict[str, Any]) -> None:
@@ -196,6 +210,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise UsageError(str(e)) from e
     dry_run = bool(opts.view_as(TestOptions).dry_run)
     _validate(opts, ing, inputs, dry_run)
+    _check_dedupe_against(_split_inputs(ing.dedupe_against), cfg, dry_run)
     run_id = ing.run_id or _run_id(inputs, cfg)
     started = time.time()
     run_info = {

@@ -17,20 +17,23 @@ similarity reaches ``threshold``, or when the smaller document is contained in
 the larger one (estimated containment >= ``containment_threshold``) with enough
 shared shingles and a Jaccard floor; see :func:`verify_pair`.
 """
+
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
 import math
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
 __all__ = [
+    "FINGERPRINT_VERSION",
     "INDEX_SCHEMA",
     "MinHasher",
     "NearDoc",
@@ -53,7 +56,9 @@ __all__ = [
     "line_keys",
     "match_kind",
     "lsh_threshold",
+    "node_day",
     "node_key",
+    "published_day",
     "normalize_text",
     "normalized_lines",
     "shingle_hashes",
@@ -62,6 +67,7 @@ __all__ = [
     "strip_normalized",
     "strip_lines",
     "verify_pair",
+    "within_days",
 ]
 
 JACCARD = "jaccard"
@@ -448,8 +454,9 @@ def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
     return float(Indel.normalized_similarity(ra, rb))
 
 
-def sketch_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int = 0, len_b: int = 0
-                ) -> tuple[str, float]:
+def sketch_kind(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int = 0, len_b: int = 0
+) -> tuple[str, float]:
     """What the sketches alone decide: ("jaccard" | "containment" | "align" | "", similarity).
 
     ``"align"`` means the pair can only match by the edit-noise rule and needs the
@@ -476,8 +483,9 @@ def sketch_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, len_a: int 
     return "", sim
 
 
-def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
-               ) -> tuple[str, float]:
+def match_kind(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+) -> tuple[str, float]:
     """("jaccard" | "containment" | "edit" | "", similarity) of a candidate pair (see :func:`verify_pair`)."""
     kind, sim = sketch_kind(a, b, params, len(text_a), len(text_b))
     if kind != ALIGN:
@@ -486,8 +494,9 @@ def match_kind(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str 
     return (EDIT, e) if e >= params.edit_threshold else ("", sim)
 
 
-def verify_pair(a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
-                ) -> tuple[bool, float]:
+def verify_pair(
+    a: Fingerprint, b: Fingerprint, params: MatchParams, text_a: str = "", text_b: str = ""
+) -> tuple[bool, float]:
     """Decide whether two texts are near duplicates; returns (match, similarity).
 
     Match when the estimated Jaccard similarity is at least ``threshold``, or
@@ -544,7 +553,35 @@ def is_earlier(node: str) -> bool:
     return node[0] == "0"
 
 
+_DAY = 86400
+
+
+def node_day(node: str) -> int:
+    """The day (days since 1970-01-01, the ``date`` partition's day) of a :func:`node_key`'s ``published_at``."""
+    return (int(node[2:15]) - _TIME_OFFSET) // _DAY
+
+
+def published_day(published_at: int) -> int:
+    """The day (days since 1970-01-01) of a naive ``published_at`` in seconds."""
+    return int(published_at) // _DAY
+
+
+def within_days(day: int, days: Sequence[int], window: int) -> bool:
+    """Whether ``day`` is at most ``window`` days away from one of the sorted ``days``.
+
+    The cross-run window: an earlier run's document is a candidate for a document of this
+    run when their dates are at most ``index_retention_days`` apart.
+    """
+    i = bisect.bisect_left(days, day - window)
+    return i < len(days) and days[i] <= day + window
+
+
 # ---------------------------------------------------------------------------- index
+
+FINGERPRINT_VERSION = 1
+"""Version of what an index row's hashes mean: text normalization, the exact key, shingle
+hashing, MinHash permutations and the lede key. It changes whenever any of them does, so
+an index written before the change is not matched as if it were compatible."""
 
 INDEX_SCHEMA = pa.schema(
     [

@@ -6,33 +6,160 @@ folder name).  ``against`` names an earlier output folder, the index folder itse
 or several of either separated by commas, on any Beam filesystem (local, ``gs://``...)::
 
     entries = p | ReadDedupeIndex("gs://bucket/run-2024-07-01", num_perm=128,
-                                  retention_days=30, newest=newest_side_input)
+                                  retention_days=30, days=run_days_side_input)
+
+Every index file records, in its Parquet key/value metadata (``newsflow.dedupe_settings``,
+JSON), the settings that decide its hashes (:func:`index_settings`); write it with
+:func:`index_schema`. A run refuses an index written with other settings before it
+starts (:func:`check_index_settings`), and the reader checks each file it opens again.
 
 Files are listed and read on workers (``MatchAll`` + ``ReadMatches``-style opening
 through :class:`~apache_beam.io.filesystems.FileSystems`), never on the driver.
-Whole ``date=`` folders older than the retention window are skipped without being
-opened; rows without a partition folder are filtered on their ``published_at``.
+Only rows dated at most ``retention_days`` from the date of one of the run's documents
+are read (the union of the windows around the run's dates): other ``date=`` folders
+are skipped without being opened; rows without a partition folder are filtered on
+their ``published_at``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from newsflow.core.dedupe import index_entry
+from newsflow.config import DedupeConfig
+from newsflow.core.dedupe import FINGERPRINT_VERSION, INDEX_SCHEMA, index_entry, within_days
+from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["ReadDedupeIndex", "index_patterns", "partition_date", "read_index_rows"]
+__all__ = [
+    "SETTINGS_KEY",
+    "IndexSettingsError",
+    "ReadDedupeIndex",
+    "check_index_settings",
+    "index_patterns",
+    "index_schema",
+    "index_settings",
+    "partition_date",
+    "read_index_rows",
+    "settings_mismatch",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _DATE_RE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+SETTINGS_KEY = "newsflow.dedupe_settings"
+INDEX_FORMAT = 1  # the index rows' layout (INDEX_SCHEMA) and meaning
+# settings that must be equal for an index row to be matched as written; sketch_size may differ (two
+# bottom-k sketches are compared below the smaller one's threshold) and bands/rows are cut from the stored
+# signature at read time
+_MUST_MATCH = ("format", "fingerprint", "shingle", "shingle_size", "num_perm", "seed", "lede_chars")
+_LABELS = {"format": "index format", "fingerprint": "fingerprint version"}
+
+
+class IndexSettingsError(ValueError):
+    """An earlier index cannot be matched with this run's settings; the message is one line for the user."""
+
+
+def index_settings(cfg: DedupeConfig) -> dict[str, Any]:
+    """The settings that decide an index row's hashes (recorded in every index file)."""
+    return {
+        "format": INDEX_FORMAT,
+        "fingerprint": FINGERPRINT_VERSION,
+        "shingle": cfg.shingle,
+        "shingle_size": cfg.shingle_size,
+        "num_perm": cfg.num_perm,
+        "seed": cfg.seed,
+        "lede_chars": cfg.lede_chars,
+        "sketch_size": cfg.sketch_size,
+    }
+
+
+def index_schema(cfg: DedupeConfig) -> pa.Schema:
+    """`INDEX_SCHEMA` with :func:`index_settings` in its metadata: the schema to write index files with."""
+    meta = dict(INDEX_SCHEMA.metadata or {})
+    meta[SETTINGS_KEY.encode()] = json.dumps(index_settings(cfg), sort_keys=True).encode()
+    return INDEX_SCHEMA.with_metadata(meta)
+
+
+def _recorded_settings(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    raw = (metadata or {}).get(SETTINGS_KEY.encode())
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def settings_mismatch(found: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str | None:
+    """Why an index file's recorded settings cannot be matched with ``expected`` (None: they can)."""
+    if found is None:
+        return "records no dedupe settings (written by an older newsflow), so its fingerprints may not match"
+    diffs = [
+        f"{_LABELS.get(key, 'dedupe.' + key)} {found.get(key)!r} there, {expected[key]!r} here"
+        for key in _MUST_MATCH
+        if found.get(key) != expected[key]
+    ]
+    if not diffs:
+        return None
+    return "was written with other dedupe settings (" + "; ".join(diffs) + ")"
+
+
+def _index_files(against: str) -> list[str]:
+    found = set()
+    for result in FileSystems.match(index_patterns(against)):
+        found.update(m.path for m in result.metadata_list if _is_index_file(m.path))
+    return sorted(found)
+
+
+def _is_index_file(path: str) -> bool:
+    p = path.replace("\\", "/")
+    return p.endswith(".parquet") and "/." not in p and "/_" not in p
+
+
+def _file_settings(path: str) -> dict[str, Any] | None:
+    with FileSystems.open(path) as fh:
+        return _recorded_settings(pq.ParquetFile(fh).schema_arrow.metadata)
+
+
+def check_index_settings(against: str, cfg: DedupeConfig, threads: int = 8) -> int:
+    """Check that every index file under ``against`` was written with ``cfg``'s fingerprint settings.
+
+    Reads each file's footer only (a few threads, on the driver, before the pipeline is
+    built); returns the number of files checked. Raises :class:`IndexSettingsError`
+    naming the first file (by path) that differs, or that records no settings. An index
+    written with other settings would silently match nothing or match wrongly: rebuild it
+    by rerunning its input with these settings, or run with the settings it records.
+    """
+    expected = index_settings(cfg)
+    files = _index_files(against)
+    if not files:
+        _LOGGER.warning("--dedupe_against %s: no index files found; nothing to match against", against)
+        return 0
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
+        found = list(pool.map(_file_settings, files))
+    for path, settings in zip(files, found, strict=True):
+        why = settings_mismatch(settings, expected)
+        if why is not None:
+            raise IndexSettingsError(
+                f"--dedupe_against {against}: index file {path} {why}; run with the settings it records or "
+                "rebuild that index by rerunning its input with these"
+            )
+    return len(files)
 
 
 def index_patterns(against: str) -> list[str]:
@@ -57,30 +184,50 @@ def partition_date(path: str) -> str | None:
     return found[-1] if found else None
 
 
-def _cutoff_date(newest_published_at: int | None, retention_days: int) -> str | None:
-    if newest_published_at is None:
+def _date_day(date: str) -> int | None:
+    """Days since 1970-01-01 of a ``YYYY-MM-DD`` string (None when it is no valid date)."""
+    try:
+        return dt.date.fromisoformat(date).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
         return None
-    newest = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(newest_published_at))
-    return (newest.date() - dt.timedelta(days=retention_days)).isoformat()
 
 
-def read_index_rows(path: str, cutoff: str | None = None) -> Iterator[dict[str, Any]]:
-    """Index rows of one Parquet file (dicts with int-second timestamps), dates before ``cutoff`` left out."""
+def _outside(date: str | None, days: Sequence[int] | None, window: int) -> bool:
+    """Whether ``date`` is farther than ``window`` days from every one of ``days`` (unknown dates are not)."""
+    if days is None or date is None:
+        return False
+    day = _date_day(date)
+    return day is not None and not within_days(day, days, window)
+
+
+def read_index_rows(
+    path: str, days: Sequence[int] | None = None, window: int = 0, settings: Mapping[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Index rows of one Parquet file (dicts with int-second timestamps).
+
+    With ``days`` (the sorted days of this run's documents), only rows dated at most
+    ``window`` days from one of them are read: a file whose ``date=`` folder is outside
+    every window is not opened. With ``settings`` (:func:`index_settings`), a file that
+    records other settings raises :class:`IndexSettingsError`.
+    """
     folder_date = partition_date(path)
-    if cutoff is not None and folder_date is not None and folder_date < cutoff:
+    if _outside(folder_date, days, window):
         return
     with FileSystems.open(path) as fh:
         table = pq.read_table(fh)
+    if settings is not None:
+        why = settings_mismatch(_recorded_settings(table.schema.metadata), settings)
+        if why is not None:
+            raise IndexSettingsError(f"index file {path} {why}")
     for name in ("published_at", "collected_at"):
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, _to_seconds(table.column(name)))
     for row in table.to_pylist():
         date = row.get("date") or folder_date
-        if cutoff is not None:
-            if date is None and row.get("published_at") is not None:
-                date = _cutoff_date(row["published_at"], 0)
-            if date is not None and date < cutoff:
-                continue
+        if date is None and row.get("published_at") is not None:
+            date = date_partition(row["published_at"])
+        if _outside(date, days, window):
+            continue
         row["date"] = date
         yield row
 
@@ -101,17 +248,17 @@ def _to_seconds(col: Any) -> Any:
 class _ReadIndexFileFn(beam.DoFn):
     """Turns one matched index file into matching entries (see :func:`index_entry`)."""
 
-    def __init__(self, num_perm: int, retention_days: int) -> None:
+    def __init__(self, num_perm: int, retention_days: int, settings: Mapping[str, Any] | None = None) -> None:
         self._num_perm = num_perm
         self._retention_days = retention_days
+        self._settings = settings
 
-    def process(self, metadata: Any, newest: int | None = None) -> Iterator[dict[str, Any]]:
+    def process(self, metadata: Any, days: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:
         path = metadata.path
-        if not path.endswith(".parquet") or "/." in path.replace("\\", "/") or "/_" in path.replace("\\", "/"):
+        if not _is_index_file(path):
             return
-        cutoff = _cutoff_date(newest, self._retention_days)
         n = 0
-        for row in read_index_rows(path, cutoff):
+        for row in read_index_rows(path, days, self._retention_days, self._settings):
             n += 1
             yield index_entry(row, self._num_perm)
         counter("dedupe_index_rows_loaded").inc(n)
@@ -123,17 +270,27 @@ class ReadDedupeIndex(beam.PTransform):
     Args:
       against: earlier output folder(s) or index folder(s), comma-separated.
       num_perm: the current MinHash size; signatures of another size are ignored.
-      retention_days: rows dated more than this many days before ``newest`` are skipped.
-      newest: side input (``AsSingleton``) with the newest ``published_at`` of the
-        current run, or None to load everything.
+      retention_days: only rows dated at most this many days from one of ``days`` are read.
+      days: side input (``AsSingleton``) with the sorted days (since 1970-01-01) of the
+        current run's documents, or None to load everything.
+      settings: :func:`index_settings` of the current run; a file recording other
+        settings fails the read (:class:`IndexSettingsError`). None: not checked.
     """
 
-    def __init__(self, against: str, num_perm: int, retention_days: int, newest: Any = None) -> None:
+    def __init__(
+        self,
+        against: str,
+        num_perm: int,
+        retention_days: int,
+        days: Any = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self._against = against
         self._num_perm = num_perm
         self._retention_days = retention_days
-        self._newest = newest
+        self._days = days
+        self._settings = None if settings is None else dict(settings)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         patterns = index_patterns(self._against)
@@ -146,7 +303,7 @@ class ReadDedupeIndex(beam.PTransform):
             | "FileMeta" >> beam.Values()
             | "SpreadFiles" >> beam.Reshuffle()
         )
-        fn = _ReadIndexFileFn(self._num_perm, self._retention_days)
-        if self._newest is None:
+        fn = _ReadIndexFileFn(self._num_perm, self._retention_days, self._settings)
+        if self._days is None:
             return matched | "ReadIndexFiles" >> beam.ParDo(fn)
-        return matched | "ReadIndexFiles" >> beam.ParDo(fn, newest=self._newest)
+        return matched | "ReadIndexFiles" >> beam.ParDo(fn, days=self._days)

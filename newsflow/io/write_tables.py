@@ -41,7 +41,8 @@ from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
 from newsflow.schema import rows_to_table
 
-__all__ = ["OUTPUT_MODES", "OutputVerificationError", "WriteTables", "join_path", "list_table_files"]
+__all__ = ["OUTPUT_MODES", "OutputVerificationError", "WriteTables", "join_path", "list_table_files",
+           "manifest_warnings"]
 
 _LOGGER = logging.getLogger(__name__)
 OUTPUT_MODES = ("error", "overwrite", "append")
@@ -238,7 +239,8 @@ class _FinalizeFn(beam.DoFn):
         self._specs = specs
         self._run_info = run_info
 
-    def process(self, _start: Any, files: list[dict[str, Any]], run_stats: dict[str, Any]) -> Iterator[dict]:
+    def process(self, _start: Any, files: list[dict[str, Any]], run_stats: dict[str, Any],
+                warnings: list[dict[str, Any]] | None = None) -> Iterator[dict]:
         read_count = run_stats["read"]
         counted = run_stats["tables"]
         stats = {name: {"rows": counted[name]["rows"], "by": counted[name]["by"]} if name in counted
@@ -300,6 +302,7 @@ class _FinalizeFn(beam.DoFn):
         except Exception:  # noqa: BLE001 - an empty temp folder left behind is harmless
             _LOGGER.debug("could not delete %s", self._tmp)
         manifest = self._manifest(read_count, stats, files_out)
+        manifest["warnings"] = manifest_warnings(warnings or [])
         self._write_json(MANIFEST, manifest)
         if self._mode == "append":
             self._write_json(f"_runs/{self._run_info.get('run_id', 'run')}.json", manifest)
@@ -342,6 +345,15 @@ class _FinalizeFn(beam.DoFn):
         FileSystems.rename([tmp], [final])
 
 
+def manifest_warnings(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifest's ``warnings``: counts the pipeline reported as decisions that may be wrong.
+
+    Each item is a dict with at least ``counter`` and ``count`` (e.g. ``DedupeResult.warnings``);
+    zero counts are left out, the rest sorted by counter.
+    """
+    return sorted((dict(w) for w in items if w.get("count")), key=lambda w: str(w.get("counter")))
+
+
 # ----------------------------------------------------------------------------- transform
 
 
@@ -359,11 +371,13 @@ class WriteTables(beam.PTransform):
       run_id: names the temporary folder and, in append mode, the files.
       run_info: extra fields for ``_manifest.json`` (inputs, options, versions...).
       extra_tables: specs of further tables in the input dict (e.g. the dedupe index).
+      warnings: a PCollection of warning dicts (``counter``, ``count``, ``meaning``) listed in
+        the manifest's ``warnings`` (see :func:`manifest_warnings`).
     """
 
     def __init__(self, output: str, config: OutputConfig | None = None, *, read_count: beam.PCollection,
                  mode: str = "error", run_id: str = "run", run_info: dict[str, Any] | None = None,
-                 extra_tables: dict[str, TableSpec] | None = None):
+                 extra_tables: dict[str, TableSpec] | None = None, warnings: beam.PCollection | None = None):
         super().__init__()
         if mode not in OUTPUT_MODES:
             raise ValueError(f"output mode must be one of {', '.join(OUTPUT_MODES)}, not {mode!r}")
@@ -374,6 +388,7 @@ class WriteTables(beam.PTransform):
         self._run_id = run_id
         self._run_info = {"run_id": run_id, **(run_info or {})}
         self._extra = dict(extra_tables or {})
+        self._warnings = warnings
 
     def expand(self, tables: dict[str, beam.PCollection]) -> beam.PCollection:
         specs = {**TABLES, **self._extra}
@@ -403,9 +418,10 @@ class WriteTables(beam.PTransform):
             written.append(files)
         all_files = beam.pvalue.AsList(written | "AllFiles" >> beam.Flatten())
         pipeline = self._read_count.pipeline
+        notes = {} if self._warnings is None else {"warnings": beam.pvalue.AsList(self._warnings)}
         return (
             pipeline
             | "Start" >> beam.Impulse()
             | "Finalize" >> beam.ParDo(_FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info),
-                                       all_files, stats)
+                                       all_files, stats, **notes)
         )

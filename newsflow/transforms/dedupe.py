@@ -6,6 +6,7 @@
     result.kept        # Doc dicts that survive, unchanged
     result.duplicates  # {doc_id, source_path, doc_index, kept_id, method, similarity, published_at, lang}
     result.index       # rows of INDEX_SCHEMA describing what this run kept (for later runs)
+    result.warnings    # {counter, count, meaning} per decision that may be wrong (none: empty)
 
 Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
 
@@ -38,14 +39,19 @@ Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
    (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
    small and dense, so a few rounds suffice), then 3 pointer-jumping
    rounds and a check; a node whose target is still not a root is KEPT, so
-   every kept_id names a kept document (counter ``dedupe_cc_unresolved``).
+   every kept_id names a kept document (counter ``dedupe_cc_unresolved``); a
+   component that is not yet a star is counted too (``dedupe_cc_not_converged``).
+   Both, and LSH buckets over ``max_bucket``, are also ``warnings`` (:data:`WARNINGS`).
 6. Resolve: each representative and its exact copies get the component's
    keeper; similarity is measured between each duplicate and its keeper. The
    join is split by a hash of the node, like the bucket shuffle.
 
 Documents of an earlier run's index (``against``) join stages 1, 4 and 5 with
-keeper keys that sort first, so they always win and are never emitted.
+keeper keys that sort first, so they always win and are never emitted. One is a
+candidate only for documents dated at most ``index_retention_days`` from it, and the
+index is read for the union of those windows around the run's dates.
 """
+
 from __future__ import annotations
 
 import collections
@@ -78,29 +84,52 @@ from newsflow.core.dedupe import (
     lede_key,
     line_keys,
     match_kind,
+    node_day,
     node_key,
     normalized_lines,
+    published_day,
     shingle_hashes,
     sketch_kind,
     strip_normalized,
     verify_pair,
+    within_days,
 )
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
+__all__ = ["WARNINGS", "Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
 
 _LOGGER = logging.getLogger(__name__)
 _REP = "rep"
 _MEMBER = "member"
 
 
+_WARN = "warnings"
+WARNINGS = {
+    "dedupe_cc_not_converged": "nodes of duplicate clusters that dedupe.cc_rounds rounds of connected "
+    "components did not finish: a cluster may have more than one keeper "
+    "(raise cc_rounds)",
+    "dedupe_cc_unresolved": "documents left kept because their cluster's keeper was not found in time "
+    "(they may be duplicates; raise cc_rounds)",
+    "dedupe_oversized_buckets": "LSH buckets with more than dedupe.max_bucket members, whose later members were "
+    "compared with the first max_bucket only (a template shared by many texts; "
+    "duplicates among the later members can be missed)",
+}
+"""Counters whose non-zero value means that a dedupe decision may be wrong, with what they mean."""
+
+
 class DedupeResult(NamedTuple):
-    """The three outputs of :class:`Dedupe`."""
+    """The outputs of :class:`Dedupe`.
+
+    ``warnings`` holds one ``{"counter", "count", "meaning"}`` dict per counter of
+    :data:`WARNINGS` that is not zero (the same numbers as the Beam counters, but as data,
+    so they reach the run's manifest on every runner).
+    """
 
     kept: beam.PCollection
     duplicates: beam.PCollection
     index: beam.PCollection
+    warnings: beam.PCollection
 
 
 def _match_params(cfg: DedupeConfig) -> MatchParams:
@@ -163,28 +192,60 @@ def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, str, Any]]:
 
 
 class _ExactGroupFn(beam.DoFn):
-    """One exact group -> its representative (main) and its other members (tag ``member``)."""
+    """One exact group -> its representative (main) and its other members (tag ``member``).
+
+    An earlier run's entry joins the group only when its date is within ``window`` days
+    of one of the group's documents; otherwise it stays an earlier-run-only
+    representative of its own, which this run's near copies within its window still meet.
+    A representative carries the sorted days of its group's documents (``days``, empty
+    for an earlier-run-only one), so near matching can apply the same window. An earlier
+    run's entry that represents documents of this run carries the text of the first of
+    them (``text``): boilerplate is counted over this run's texts, and the group is
+    near-matched with this run's fingerprint of it (boilerplate of this run left out, lines
+    for the alignment rule), as if that document were its representative.
+    """
+
+    def __init__(self, window: int) -> None:
+        self._window = window
 
     def process(self, kv: tuple[bytes, Iterable[tuple[str, str, Any]]]) -> Iterator[Any]:
         key, items = kv
         items = list(items)
         # A document read again (a rerun against its own earlier output) is not a copy of itself.
         own_ids = {kept_id_of(node) for kind, node, _ in items if kind == "doc"}
+        days = tuple(sorted({node_day(node) for kind, node, _ in items if kind == "doc"}))
         best_node, best = None, None
         docs = []
+        outside: tuple[str, Any] | None = None  # the earliest entry outside every document's window
         for kind, node, item in items:
-            if kind == "idx" and kept_id_of(node) in own_ids:
-                counter("dedupe_index_self_matches").inc()
-                continue
+            if kind == "idx":
+                if kept_id_of(node) in own_ids:
+                    counter("dedupe_index_self_matches").inc()
+                    continue
+                if days and not within_days(node_day(node), days, self._window):
+                    counter("dedupe_index_outside_window").inc()
+                    if outside is None or node < outside[0]:
+                        outside = (node, item)
+                    continue
             if kind == "doc":
                 docs.append((node, item))
             if best_node is None or node < best_node:
                 best_node, best = node, (kind, item)
-        if best is not None:
+        if outside is not None:
             # Groups of earlier-run documents only are kept too: this run's near copies must meet them.
+            node, item = outside
+            yield (node, {"node": node, "exact": key, "doc": None, "entry": item, "days": ()})
+        if best is not None:
             kind, item = best
-            rep = {"node": best_node, "exact": key, "doc": item if kind == "doc" else None,
-                   "entry": item if kind == "idx" else None}
+            rep = {
+                "node": best_node,
+                "exact": key,
+                "doc": item if kind == "doc" else None,
+                "entry": item if kind == "idx" else None,
+                "days": days,
+            }
+            if kind == "idx" and docs:
+                rep["text"] = _unpack_doc(min(docs, key=lambda d: d[0])[1]).get("text") or ""
             yield (best_node, rep)
             for node, doc in docs:
                 if node != best_node:
@@ -196,10 +257,20 @@ class _ExactGroupFn(beam.DoFn):
 
 
 def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
-    doc = kv[1]["doc"]
-    if doc is not None:
-        for key in line_keys(_unpack_doc(doc).get("text") or ""):
+    """The line keys of a representative's text (this run's texts only: an index entry alone has none)."""
+    rep = kv[1]
+    text = _unpack_doc(rep["doc"]).get("text") if rep["doc"] is not None else rep.get("text")
+    if text:
+        for key in line_keys(text):
             yield key, 1
+
+
+def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """A representative without the text it carried for near matching (the resolve join does not need it)."""
+    node, rep = kv
+    if "text" not in rep:
+        return kv
+    return node, {k: v for k, v in rep.items() if k != "text"}
 
 
 class _ToFrozenSet(beam.CombineFn):
@@ -222,6 +293,26 @@ class _ToFrozenSet(beam.CombineFn):
         return frozenset(acc)
 
 
+class _SortedDays(beam.CombineFn):
+    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
+
+    def create_accumulator(self) -> set[int]:
+        return set()
+
+    def add_input(self, acc: set[int], x: int) -> set[int]:
+        acc.add(x)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
+        out: set[int] = set()
+        for a in accs:
+            out |= a
+        return out
+
+    def extract_output(self, acc: set[int]) -> tuple[int, ...]:
+        return tuple(sorted(acc))
+
+
 # ---------------------------------------------------------------------------- 3. signatures
 
 
@@ -230,7 +321,8 @@ class _SignatureFn(beam.DoFn):
 
     Main output (node, Fingerprint fields); tagged ``bands``: (bucket key, node) per band
     and lede key, plus (the node's own key, (node, slim)); ``slim``: (node, slim) for the
-    keeper similarity, where slim = (shingle count, sketch, text length); ``text``:
+    keeper similarity, where slim = (shingle count, sketch, text length, days of the
+    group's documents: empty for an earlier run's document); ``text``:
     (node, lines) for texts the edit-noise rule may align. One step instead of one per
     derived collection. Shuffled values are plain tuples: Beam's default coder pickles
     a NamedTuple, which made each element about 6x slower to encode and decode.
@@ -243,8 +335,7 @@ class _SignatureFn(beam.DoFn):
     def setup(self) -> None:
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
 
-    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None
-                ) -> Iterator[Any]:
+    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None) -> Iterator[Any]:
         node, rep = kv
         assert self._hasher is not None
         near = rep_near(rep, self._cfg, boilerplate, self._hasher)
@@ -255,24 +346,27 @@ class _SignatureFn(beam.DoFn):
         yield node, tuple(near.fp)
         for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", _bucket_entry(key, node))
-        slim = (near.fp.shingles, near.fp.sketch, len(near.text))
+        slim = (near.fp.shingles, near.fp.sketch, len(near.text), tuple(rep.get("days", ())))
         yield pvalue.TaggedOutput("bands", _sketch_entry(node, slim))
         yield pvalue.TaggedOutput("slim", (node, slim))
         if near.text:
             yield pvalue.TaggedOutput("text", (node, near.text))
 
 
-def rep_near(rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None,
-             hasher: MinHasher) -> NearDoc | None:
+def rep_near(
+    rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
+) -> NearDoc | None:
     """What near matching compares of an exact group's representative (None: exact matching only).
 
-    An earlier run's index entry brings its stored fingerprint (a Fingerprint or its
-    fields); a document is fingerprinted from its text (:func:`text_fingerprint`).
+    An earlier run's index entry alone brings its stored fingerprint (a Fingerprint or its
+    fields); a document, or an entry standing for documents of this run (``text``), is
+    fingerprinted from its text (:func:`text_fingerprint`).
     """
     entry = rep["entry"]
-    if entry is not None:
+    if entry is not None and rep.get("text") is None:
         return None if entry["fp"] is None else NearDoc(Fingerprint._make(entry["fp"]))
-    return text_fingerprint(_unpack_doc(rep["doc"]).get("text") or "", cfg, boilerplate, hasher)
+    text = rep["text"] if entry is not None else _unpack_doc(rep["doc"]).get("text") or ""
+    return text_fingerprint(text, cfg, boilerplate, hasher)
 
 
 def text_fingerprint(
@@ -303,8 +397,8 @@ def text_fingerprint(
 # ---------------------------------------------------------------------------- 4. LSH candidates
 
 
-def _slim_fp(slim: tuple[int, bytes, int]) -> Fingerprint:
-    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length)."""
+def _slim_fp(slim: tuple[Any, ...]) -> Fingerprint:
+    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length, days)."""
     return Fingerprint(slim[0], b"", slim[1])
 
 
@@ -329,7 +423,7 @@ def _bucket_entry(key: bytes, node: str) -> tuple[int, bytes]:
     return int.from_bytes(key[2:4], "big"), key + node.encode("utf-8")
 
 
-def _sketch_entry(node: str, slim: tuple[int, bytes, int]) -> tuple[int, tuple[str, tuple[int, bytes, int]]]:
+def _sketch_entry(node: str, slim: tuple[Any, ...]) -> tuple[int, tuple[str, tuple[Any, ...]]]:
     """(shard, (node, slim)): a node's sketch rides the same shuffle to reach :func:`_send_to_buckets`."""
     return zlib.crc32(node.encode("utf-8")) % _SHARDS, (node, slim)
 
@@ -353,6 +447,9 @@ def _bucket_members(kv: tuple[int, Iterable[Any]], max_bucket: int) -> Iterator[
         items = sorted({e[_BUCKET_KEY_BYTES:].decode("utf-8") for e in entries})
         if len(items) < 2 or all(map(is_earlier, items)):
             continue
+        if len(items) > max_bucket:
+            counter("dedupe_oversized_buckets").inc()
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_oversized_buckets", 1))
         for j, node in enumerate(items):
             yield node, (_HEAD if j < max_bucket else _TAIL) + key
 
@@ -382,6 +479,7 @@ class _Member(NamedTuple):
     fp: Fingerprint  # shingle count and sketch
     chars: int  # text length
     buckets: dict[bytes, bool]  # bucket key -> head member there
+    days: tuple[int, ...]  # days of the group's documents (empty: an earlier run's document only)
 
 
 def _member(value: tuple[str, Any, bytes]) -> _Member:
@@ -389,12 +487,14 @@ def _member(value: tuple[str, Any, bytes]) -> _Member:
     buckets, i = {}, 0
     while i < len(packed):
         end = i + 1 + packed[i]
-        buckets[packed[i + 2:end]] = packed[i + 1:i + 2] == _HEAD
+        buckets[packed[i + 2 : end]] = packed[i + 1 : i + 2] == _HEAD
         i = end
-    return _Member(node, _slim_fp(slim), slim[2], buckets)
+    return _Member(node, _slim_fp(slim), slim[2], buckets, tuple(slim[3]))
 
 
-def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int) -> Iterator[Any]:
+def _verify_bucket(
+    kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int, window: int | None = None
+) -> Iterator[Any]:
     """The candidate pairs of one bucket, each checked on sketches in the first bucket it is a candidate of.
 
     Outputs as :func:`_verify_pair`. The head members (at most ``max_bucket``) are held in
@@ -404,22 +504,25 @@ def _verify_bucket(kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_buc
     head = sorted((m for m in map(_member, values) if m.buckets[key]), key=lambda m: m.node)
     for j, b in enumerate(head):
         for a in head[:j]:
-            yield from _verify_pair(a, b, key, params)
+            yield from _verify_pair(a, b, key, params, window)
     if len(head) >= max_bucket:
         for value in values:
             b = _member(value)
             if not b.buckets[key]:
                 for a in head:
-                    yield from _verify_pair(a, b, key, params)
+                    yield from _verify_pair(a, b, key, params, window)
 
 
-def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Iterator[Any]:
+def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window: int | None = None) -> Iterator[Any]:
     """Symmetric match (a, b) (main), ``contained`` (small, (sim, big)) or ``align`` (a, b); a.node < b.node.
 
     A pair found in several buckets is checked only in the smallest bucket key where it
-    is a candidate (at least one of the two is a head member), so once.
+    is a candidate (at least one of the two is a head member), so once. An earlier run's
+    document is a candidate only for groups with a document within ``window`` days of it.
     """
     if is_earlier(a.node) and is_earlier(b.node):  # both kept already
+        return
+    if window is not None and not _in_window(a, b, window):
         return
     if min(k for k in a.buckets.keys() & b.buckets.keys() if a.buckets[k] or b.buckets[k]) != key:
         return
@@ -437,8 +540,17 @@ def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams) -> Ite
         yield a.node, b.node
 
 
-def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
-              ) -> tuple[str, str, str, float] | None:
+def _in_window(a: _Member, b: _Member, window: int) -> bool:
+    """Whether a pair may match across runs: an earlier run's document only within ``window`` days of a document."""
+    for old, new in ((a, b), (b, a)):
+        if is_earlier(old.node) and not old.days and new.days:
+            return within_days(node_day(old.node), new.days, window)
+    return True
+
+
+def pair_edge(
+    a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
+) -> tuple[str, str, str, float] | None:
     """The edge a verified candidate pair makes, or None.
 
     ``("jaccard" | "edit", a, b, similarity)`` (symmetric: the two texts are
@@ -453,8 +565,9 @@ def pair_edge(a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchPar
     return _edge(kind, sim, a, near_a.fp.shingles, b, near_b.fp.shingles)
 
 
-def _edge(kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
-          ) -> tuple[str, str, str, float] | None:
+def _edge(
+    kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
+) -> tuple[str, str, str, float] | None:
     if not kind:
         return None
     if kind == CONTAINMENT:
@@ -527,10 +640,20 @@ def _small_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
             yield m, v
 
 
-def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[Any]:
+    """(u, smallest neighbor) when it is smaller than u.
+
+    Converged components are stars around their smallest node: a node with a smaller
+    neighbor has no other. One that has (tag ``warnings``) shows a component the rounds
+    did not finish, which may end with more than one keeper.
+    """
     u, nbrs = kv
-    m = min(set(nbrs) | {u})
+    ns = set(nbrs)
+    m = min(ns | {u})
     if m < u:
+        if len(ns) > 1:
+            counter("dedupe_cc_not_converged").inc()
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_not_converged", 1))
         yield u, m
 
 
@@ -542,25 +665,32 @@ def _jump(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
         yield child, up
 
 
-def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
-    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved)."""
+def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[Any]:
+    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved, tag ``warnings``)."""
     x, g = kv
     if g["parent"]:
         counter("dedupe_cc_unresolved").inc(len(g["children"]))
+        if g["children"]:
+            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_unresolved", len(g["children"])))
         return
     for child in g["children"]:
         yield child, x
 
 
+class _ComponentsResult(NamedTuple):
+    keepers: beam.PCollection  # (node, component keeper) for every non-keeper node
+    warnings: beam.PCollection  # (counter, n): nodes left unresolved, nodes of unfinished components
+
+
 class _Components(beam.PTransform):
-    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node."""
+    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node, and warnings."""
 
     def __init__(self, rounds: int, jumps: int = 3) -> None:
         super().__init__()
         self._rounds = rounds
         self._jumps = jumps
 
-    def expand(self, edges: beam.PCollection) -> beam.PCollection:
+    def expand(self, edges: beam.PCollection) -> _ComponentsResult:
         # every step emits each edge in both directions, so each GroupByKey sees a node's whole neighborhood
         edges = edges | "BothWays" >> beam.FlatMap(_both_ways)
         for r in range(self._rounds):
@@ -571,7 +701,12 @@ class _Components(beam.PTransform):
                 | f"SmallGroup{r}" >> beam.GroupByKey()
                 | f"SmallStar{r}" >> beam.FlatMap(_small_star)
             )
-        parents = edges | "ParentGroup" >> beam.GroupByKey() | "Parent" >> beam.FlatMap(_parent)
+        found = (
+            edges
+            | "ParentGroup" >> beam.GroupByKey()
+            | "Parent" >> beam.FlatMap(_parent).with_outputs(_WARN, main="parents")
+        )
+        parents = found.parents
         for r in range(self._jumps + 1):
             by_child = parents
             by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0]))
@@ -579,8 +714,9 @@ class _Components(beam.PTransform):
             if r < self._jumps:
                 parents = grouped | f"Jump{r}" >> beam.FlatMap(_jump)
             else:
-                parents = grouped | "CheckRoots" >> beam.FlatMap(_check_roots)
-        return parents
+                checked = grouped | "CheckRoots" >> beam.FlatMap(_check_roots).with_outputs(_WARN, main="keepers")
+        warnings = (found[_WARN], checked[_WARN]) | "ComponentWarnings" >> beam.Flatten()
+        return _ComponentsResult(checked.keepers, warnings)
 
 
 # ---------------------------------------------------------------------------- 6. resolve
@@ -671,28 +807,39 @@ class Dedupe(beam.PTransform):
         cfg = self._cfg
         p = docs.pipeline
         if not cfg.enabled:
-            return DedupeResult(docs, p | "NoDuplicates" >> beam.Create([]), p | "NoIndex" >> beam.Create([]))
+            return DedupeResult(
+                docs,
+                p | "NoDuplicates" >> beam.Create([]),
+                p | "NoIndex" >> beam.Create([]),
+                p | "NoWarnings" >> beam.Create([]),
+            )
         keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
         if self._against:
-            from newsflow.io.dedupe_index import ReadDedupeIndex
+            from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
 
-            newest = (
+            # the index is read for the union of the windows around the run's dates
+            days = (
                 docs
-                | "PublishedAt" >> beam.Map(lambda d: int(d["published_at"]))
-                | "Newest" >> beam.CombineGlobally(max).without_defaults()
+                | "PublishedDay" >> beam.Map(lambda d: published_day(d["published_at"]))
+                | "RunDays" >> beam.CombineGlobally(_SortedDays()).without_defaults()
             )
             entries = p | "ReadIndex" >> ReadDedupeIndex(
-                self._against, cfg.num_perm, cfg.index_retention_days,
-                newest=beam.pvalue.AsSingleton(newest, default_value=None),
+                self._against,
+                cfg.num_perm,
+                cfg.index_retention_days,
+                days=beam.pvalue.AsSingleton(days, default_value=()),
+                settings=index_settings(cfg),
             )
             keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
         exact = (
             keyed
             | "GroupExact" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.ParDo(_ExactGroupFn()).with_outputs(_MEMBER, main=_REP)
+            | "ExactGroups" >> beam.ParDo(_ExactGroupFn(cfg.index_retention_days)).with_outputs(_MEMBER, main=_REP)
         )
         reps, members = exact[_REP], exact[_MEMBER]
-        parts: dict[str, beam.PCollection] = {"rep": reps, "members": members}
+        to_resolve = reps | "RepsToResolve" >> beam.Map(_without_text) if self._against else reps
+        parts: dict[str, beam.PCollection] = {"rep": to_resolve, "members": members}
+        warnings: list[beam.PCollection] = []
         if cfg.near:
             boiler = None
             if cfg.boilerplate_min_docs:
@@ -710,19 +857,27 @@ class Dedupe(beam.PTransform):
             ).with_outputs("bands", "slim", "text", main="fp")
             sigs = near.fp
             params = _match_params(cfg)
-            sent = (
+            bucketed = (
                 near.bands
                 | "GroupBands" >> beam.GroupByKey()
-                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket)
+                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket).with_outputs(_WARN, main="members")
+            )
+            warnings.append(bucketed[_WARN])
+            sent = (
+                bucketed.members
                 | "GroupByNode" >> beam.GroupByKey()
-                | "SendToBuckets" >> beam.FlatMap(_send_to_buckets).with_outputs(
-                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0")
+                | "SendToBuckets"
+                >> beam.FlatMap(_send_to_buckets).with_outputs(
+                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0"
+                )
             )
             parts_checked = [
                 sent[f"part{i}"]
                 | f"GroupByBucket{i}" >> beam.GroupByKey()
-                | f"VerifySketches{i}" >> beam.ParDo(_verify_bucket, params, cfg.max_bucket).with_outputs(
-                    ALIGN, CONTAINMENT, main="similar")
+                | f"VerifySketches{i}"
+                >> beam.ParDo(_verify_bucket, params, cfg.max_bucket, cfg.index_retention_days).with_outputs(
+                    ALIGN, CONTAINMENT, main="similar"
+                )
                 for i in range(_CHECK_PARTS)
             ]
             checked = _merge_parts(parts_checked, ("similar", ALIGN, CONTAINMENT))
@@ -743,20 +898,29 @@ class Dedupe(beam.PTransform):
                 | "ContainerPairs" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
             )
             edges = (similar, container) | "AllEdges" >> beam.Flatten()
-            keepers = edges | "Components" >> _Components(cfg.cc_rounds)
+            keepers, cc_warnings = edges | "Components" >> _Components(cfg.cc_rounds)
+            warnings.append(cc_warnings)
             # the keeper similarity needs sketches only (not signatures)
-            to_keeper = {"keeper": keepers, "sig": near.slim} | "JoinNodeSig" >> beam.CoGroupByKey() \
+            to_keeper = (
+                {"keeper": keepers, "sig": near.slim}
+                | "JoinNodeSig" >> beam.CoGroupByKey()
                 | "ToKeeper" >> beam.FlatMap(_to_keeper)
-            labels = {"members": to_keeper, "sig": near.slim} | "JoinKeeperSig" >> beam.CoGroupByKey() \
+            )
+            labels = (
+                {"members": to_keeper, "sig": near.slim}
+                | "JoinKeeperSig" >> beam.CoGroupByKey()
                 | "Similarity" >> beam.FlatMap(_similarity, params)
+            )
             parts["label"] = labels
             parts["sig"] = sigs
         else:
             parts["label"] = p | "NoLabels" >> beam.Create([])
             parts["sig"] = p | "NoSigs" >> beam.Create([])
         # the resolve join is split by node like the bucket shuffle: a local runner regroups one part at a time
-        split = {name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
-                 for name, pc in parts.items()}
+        split = {
+            name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
+            for name, pc in parts.items()
+        }
         resolved = [
             {name: split[name][i] for name in parts}
             | f"JoinResolve{i}" >> beam.CoGroupByKey()
@@ -764,4 +928,16 @@ class Dedupe(beam.PTransform):
             for i in range(_RESOLVE_PARTS)
         ]
         merged = _merge_parts(resolved, ("kept", "duplicates", "index"))
-        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"])
+        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"], _warnings(p, warnings))
+
+
+def _warnings(p: beam.Pipeline, parts: list[beam.PCollection]) -> beam.PCollection:
+    """``{"counter", "count", "meaning"}`` per warning counter that is not zero, from its (name, n) parts."""
+    if not parts:
+        return p | "NoWarnings" >> beam.Create([])
+    return (
+        parts
+        | "AllWarnings" >> beam.Flatten()
+        | "SumWarnings" >> beam.CombinePerKey(sum)
+        | "Warnings" >> beam.Map(lambda kv: {"counter": kv[0], "count": int(kv[1]), "meaning": WARNINGS[kv[0]]})
+    )
