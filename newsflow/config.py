@@ -199,9 +199,11 @@ class OutputConfig:
     max_rows_per_file: int = 50_000  # a partition with more rows is split into shards (bounds writer memory)
     row_group_rows: int = 20_000  # rows buffered per Parquet row group
     compression: str = "zstd"
+    stale_tmp_hours: float = 6.0  # an earlier run's temporary folder untouched this long is removed
 
     def validate(self) -> None:
         _check(self.max_rows_per_file >= 1, "output.max_rows_per_file must be >= 1")
+        _check(self.stale_tmp_hours > 0, "output.stale_tmp_hours must be > 0")
         _check(1 <= self.row_group_rows <= 1_000_000, "output.row_group_rows must be in 1..1000000")
         _check(
             self.compression in {"zstd", "snappy", "gzip", "brotli", "lz4", "none"},

@@ -20,17 +20,21 @@ File names are deterministic, so a rerun replaces its own files instead of addin
 second copy.  Files are renamed only after everything is written: a run killed
 before that leaves the output as it was; readers skip the hidden temporary folder.
 """
+
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
 import math
 import os
 import posixpath
+import re
+import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -39,13 +43,26 @@ from apache_beam.io.filesystems import FileSystems
 
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
+from newsflow.metrics import counter
 from newsflow.schema import rows_to_table
 
-__all__ = ["OUTPUT_MODES", "OutputVerificationError", "WriteTables", "join_path", "list_table_files"]
+__all__ = [
+    "OUTPUT_MODES",
+    "OutputVerificationError",
+    "TmpFolder",
+    "WriteTables",
+    "join_path",
+    "list_table_files",
+    "list_tmp_folders",
+    "remove_stale_tmp",
+    "stale_reason",
+]
 
 _LOGGER = logging.getLogger(__name__)
 OUTPUT_MODES = ("error", "overwrite", "append")
 TMP_PREFIX = ".newsflow-tmp-"
+TMP_SUFFIX = ".tmp"
+WRITER_MARK = "_writer-"  # _writer-<host>-<pid>.json in a temporary folder: who is writing it
 MANIFEST = "_manifest.json"
 
 
@@ -80,7 +97,7 @@ def list_table_files(output: str, table: str) -> list[str]:
         return []
     out = []
     for m in found:
-        rel = m.path[len(base):].lstrip("/")
+        rel = m.path[len(base) :].lstrip("/")
         if any(part.startswith((".", "_")) for part in rel.split("/")):
             continue
         if rel.endswith(".parquet"):
@@ -91,6 +108,176 @@ def list_table_files(output: str, table: str) -> list[str]:
 def _file_rows(path: str) -> int:
     with FileSystems.open(path) as fh:
         return pq.ParquetFile(fh).metadata.num_rows
+
+
+# ----------------------------------------------------------------------------- temporary folders
+
+
+@dataclasses.dataclass(frozen=True)
+class TmpFolder:
+    """A run's temporary folder as listed: its files (path, bytes, mtime; 0 = unknown) and its writers."""
+
+    path: str
+    files: tuple[tuple[str, int, float], ...] = ()
+    writers: tuple[tuple[str, int], ...] = ()  # (host, pid) of each process that wrote into it
+
+    @property
+    def newest(self) -> float:
+        return max((f[2] for f in self.files), default=0.0)
+
+    @property
+    def size(self) -> int:
+        return sum(f[1] for f in self.files)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _writer_name(host: str, pid: int) -> str:
+    return f"{WRITER_MARK}{host}-{pid}.json"
+
+
+def _parse_writer(name: str) -> tuple[str, int] | None:
+    if not (name.startswith(WRITER_MARK) and name.endswith(".json")):
+        return None
+    host, _, pid = name[len(WRITER_MARK) : -len(".json")].rpartition("-")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a process we may not signal counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def stale_reason(
+    folder: TmpFolder, now: float, max_age_s: float, host: str, alive: Callable[[int], bool] = pid_alive
+) -> str | None:
+    """Why ``folder`` is left over from a run that no longer writes, or None while a run may still use it.
+
+    Stale when its newest file is older than ``max_age_s``, or when every process that wrote
+    into it ran on this machine and none of them runs any more (a run killed here is cleaned
+    up at once).  A folder written by another machine less than ``max_age_s`` ago is kept.
+    """
+    newest = folder.newest
+    if newest and now - newest >= max_age_s:
+        return f"last written {(now - newest) / 3600:.1f} h ago"
+    here = folder.writers and all(h == host for h, _ in folder.writers)
+    if here and not any(alive(pid) for _, pid in folder.writers):
+        pids = ", ".join(str(p) for _, p in folder.writers)
+        return f"its writer process(es) {pids} on this machine have exited"
+    return None
+
+
+def list_tmp_folders(output: str) -> list[TmpFolder]:
+    """The ``.newsflow-tmp-*`` folders of ``output`` (any Beam filesystem), sorted by path."""
+    base = output.rstrip("/")
+    try:
+        found = FileSystems.match([f"{base}/{TMP_PREFIX}*/**"])[0].metadata_list
+    except Exception:  # noqa: BLE001 - no output yet
+        found = []
+    files: dict[str, list[tuple[str, int, float]]] = {}
+    for m in found:
+        rel = m.path[len(base) :].lstrip("/")
+        top = rel.split("/", 1)[0]
+        if top.startswith(TMP_PREFIX) and "/" in rel:
+            files.setdefault(top, []).append((m.path, int(m.size_in_bytes), float(m.last_updated_in_seconds or 0)))
+    if "://" not in base and os.path.isdir(base):  # local folders left empty have no file to list
+        for name in os.listdir(base):
+            if name.startswith(TMP_PREFIX) and os.path.isdir(os.path.join(base, name)):
+                files.setdefault(name, [])
+    out = []
+    for top, entries in sorted(files.items()):
+        writers = tuple(w for w in (_parse_writer(posixpath.basename(p)) for p, _, _ in entries) if w)
+        path = join_path(base, top)
+        if not entries and "://" not in base:  # an empty local folder: its own mtime says when it was used
+            with contextlib.suppress(OSError):
+                entries = [(path, 0, os.path.getmtime(path))]
+        out.append(TmpFolder(path, tuple(sorted(entries)), writers))
+    return out
+
+
+def _remove_folder(folder: TmpFolder) -> None:
+    paths = [p for p, _, _ in folder.files if p != folder.path]
+    for start in range(0, len(paths), 1000):
+        FileSystems.delete(paths[start : start + 1000])
+    if "://" not in folder.path:  # object stores have no folder left once its files are gone
+        with contextlib.suppress(OSError):
+            import shutil
+
+            shutil.rmtree(folder.path)
+
+
+def remove_stale_tmp(
+    output: str, keep: str, max_age_s: float, now: float | None = None, alive: Callable[[int], bool] = pid_alive
+) -> list[str]:
+    """Remove the temporary folders earlier runs left in ``output`` (except ``keep``); returns their paths.
+
+    Each removal and each folder kept because a run may still use it is logged.
+    """
+    now = time.time() if now is None else now
+    host = _host()
+    removed = []
+    for folder in list_tmp_folders(output):
+        if folder.path.rstrip("/") == keep.rstrip("/"):
+            continue
+        reason = stale_reason(folder, now, max_age_s, host, alive)
+        if reason is None:
+            _LOGGER.warning(
+                "newsflow: kept temporary folder %s (%d files, %.1f MB): a run may still be writing it; "
+                "it is removed once %.0f h old",
+                folder.path,
+                len(folder.files),
+                folder.size / 1e6,
+                max_age_s / 3600,
+            )
+            continue
+        try:
+            _remove_folder(folder)
+        except Exception as e:  # noqa: BLE001 - cleanup never fails the run; say so
+            _LOGGER.warning("newsflow: could not remove stale temporary folder %s: %s", folder.path, e)
+            continue
+        removed.append(folder.path)
+        counter("stale_tmp_folders_removed").inc()
+        _LOGGER.warning(
+            "newsflow: removed stale temporary folder %s (%d files, %.1f MB; %s)",
+            folder.path,
+            len(folder.files),
+            folder.size / 1e6,
+            reason,
+        )
+    return removed
+
+
+class _CleanStaleTmpFn(beam.DoFn):
+    """Removes earlier runs' stale temporary folders once per run (see :func:`stale_reason`)."""
+
+    def __init__(self, output: str, keep: str, max_age_s: float):
+        self._output = output
+        self._keep = keep
+        self._max_age_s = max_age_s
+
+    def process(self, _start: Any) -> Iterator[str]:
+        yield from remove_stale_tmp(self._output, self._keep, self._max_age_s)
+
+
+_MARKED: set[str] = set()  # temporary folders this process has put its writer mark in
+
+
+def _mark_writer(tmp: str) -> None:
+    """Leave ``_writer-<host>-<pid>.json`` in ``tmp`` once per process, so a later run can tell if it is alive."""
+    if tmp in _MARKED:
+        return
+    path = join_path(tmp, _writer_name(_host(), os.getpid()))
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}).encode())
+    _MARKED.add(tmp)
 
 
 # ----------------------------------------------------------------------------- DoFns
@@ -138,8 +325,12 @@ def _assign_shard(
 
 
 def _tmp_name(rel: str) -> str:
-    """A flat name in the temporary folder (one folder to create and remove, whatever the partitions)."""
-    return rel.replace("/", "+")
+    """A flat name in the temporary folder (one folder to create and remove, whatever the partitions).
+
+    The ``.tmp`` suffix keeps partial files out of readers' ``out/**/*.parquet`` globs
+    (DuckDB, Spark and ``glob`` do not skip hidden folders).
+    """
+    return rel.replace("/", "+") + TMP_SUFFIX
 
 
 class _WriteShardFn(beam.DoFn):
@@ -155,6 +346,7 @@ class _WriteShardFn(beam.DoFn):
         self, item: tuple[tuple[str, int, int], Iterable[tuple[str, tuple[Any, ...]]]]
     ) -> Iterator[dict[str, Any]]:
         (part, shard, shards), keyed = item
+        _mark_writer(self._tmp)
         names = self._spec.file_schema.names
         rows = [dict(zip(names, values, strict=True)) for _, values in sorted(keyed, key=_sort_key)]
         name = f"part-{self._tag}{shard:05d}-of-{shards:05d}.parquet"
@@ -165,7 +357,7 @@ class _WriteShardFn(beam.DoFn):
         step = self._cfg.row_group_rows
         with FileSystems.create(tmp_path) as fh, pq.ParquetWriter(fh, schema, compression=comp) as writer:
             for start in range(0, len(rows), step):
-                writer.write_table(rows_to_table(rows[start:start + step], schema))
+                writer.write_table(rows_to_table(rows[start : start + step], schema))
         yield {"table": self._spec.name, "rel": rel, "tmp": tmp_path, "rows": len(rows)}
 
 
@@ -218,8 +410,10 @@ class _RunStats(beam.CombineFn):
         return out
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
-        tables = {name: {"rows": t["rows"], "by": dict(sorted(t["by"].items())), "parts": t["parts"]}
-                  for name, t in acc["tables"].items()}
+        tables = {
+            name: {"rows": t["rows"], "by": dict(sorted(t["by"].items())), "parts": t["parts"]}
+            for name, t in acc["tables"].items()
+        }
         return {"read": acc["read"], "tables": tables}
 
 
@@ -229,8 +423,9 @@ _NO_STATS: dict[str, Any] = {"read": 0, "tables": {}}
 class _FinalizeFn(beam.DoFn):
     """Checks counts, moves files into place, verifies them and writes the manifest."""
 
-    def __init__(self, output: str, tmp: str, mode: str, tag: str, specs: dict[str, TableSpec],
-                 run_info: dict[str, Any]):
+    def __init__(
+        self, output: str, tmp: str, mode: str, tag: str, specs: dict[str, TableSpec], run_info: dict[str, Any]
+    ):
         self._output = output
         self._tmp = tmp
         self._mode = mode
@@ -241,8 +436,12 @@ class _FinalizeFn(beam.DoFn):
     def process(self, _start: Any, files: list[dict[str, Any]], run_stats: dict[str, Any]) -> Iterator[dict]:
         read_count = run_stats["read"]
         counted = run_stats["tables"]
-        stats = {name: {"rows": counted[name]["rows"], "by": counted[name]["by"]} if name in counted
-                 else {"rows": 0, "by": {}} for name in self._specs}
+        stats = {
+            name: {"rows": counted[name]["rows"], "by": counted[name]["by"]}
+            if name in counted
+            else {"rows": 0, "by": {}}
+            for name in self._specs
+        }
         by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in self._specs}
         for f in sorted(files, key=lambda x: x["rel"]):  # the manifest lists files in path order
             by_table[f["table"]].append(f)
@@ -251,11 +450,13 @@ class _FinalizeFn(beam.DoFn):
             written = sum(f["rows"] for f in spec_files)
             if written != stats[name]["rows"]:
                 raise OutputVerificationError(
-                    f"table {name}: {stats[name]['rows']} rows counted but {written} written; output left unchanged")
+                    f"table {name}: {stats[name]['rows']} rows counted but {written} written; output left unchanged"
+                )
         placed = sum(stats[t]["rows"] for t in ("docs", "duplicates", "rejects") if t in stats)
         if read_count != placed:
             raise OutputVerificationError(
-                f"{read_count} documents read but {placed} placed in docs+duplicates+rejects; output left unchanged")
+                f"{read_count} documents read but {placed} placed in docs+duplicates+rejects; output left unchanged"
+            )
         # 2. flat tables always exist, even when empty
         for name, spec in self._specs.items():
             if not by_table[name] and not spec.partitions:
@@ -295,10 +496,10 @@ class _FinalizeFn(beam.DoFn):
                 files_out.append({"path": f["rel"], "rows": rows})
             if got != stats[name]["rows"]:
                 raise OutputVerificationError(f"table {name}: {stats[name]['rows']} rows counted, {got} found in files")
-        try:
-            FileSystems.delete([self._tmp])
-        except Exception:  # noqa: BLE001 - an empty temp folder left behind is harmless
-            _LOGGER.debug("could not delete %s", self._tmp)
+        # what is left in the temporary folder: writer marks, files of an earlier attempt with this run id
+        for folder in list_tmp_folders(self._output):
+            if folder.path == self._tmp:
+                _remove_folder(folder)
         manifest = self._manifest(read_count, stats, files_out)
         self._write_json(MANIFEST, manifest)
         if self._mode == "append":
@@ -361,9 +562,17 @@ class WriteTables(beam.PTransform):
       extra_tables: specs of further tables in the input dict (e.g. the dedupe index).
     """
 
-    def __init__(self, output: str, config: OutputConfig | None = None, *, read_count: beam.PCollection,
-                 mode: str = "error", run_id: str = "run", run_info: dict[str, Any] | None = None,
-                 extra_tables: dict[str, TableSpec] | None = None):
+    def __init__(
+        self,
+        output: str,
+        config: OutputConfig | None = None,
+        *,
+        read_count: beam.PCollection,
+        mode: str = "error",
+        run_id: str = "run",
+        run_info: dict[str, Any] | None = None,
+        extra_tables: dict[str, TableSpec] | None = None,
+    ):
         super().__init__()
         if mode not in OUTPUT_MODES:
             raise ValueError(f"output mode must be one of {', '.join(OUTPUT_MODES)}, not {mode!r}")
@@ -386,12 +595,14 @@ class WriteTables(beam.PTransform):
         keyed, counted = {}, [self._read_count]
         for name, spec in specs.items():
             parted = tables[name] | f"{name}/Partition" >> beam.ParDo(_PartitionFn(spec)).with_outputs(
-                _STATS_TAG, main="rows")
+                _STATS_TAG, main="rows"
+            )
             keyed[name] = parted.rows
             counted.append(parted[_STATS_TAG])
         stats = beam.pvalue.AsSingleton(
             counted | "AllCounts" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(_RunStats()).without_defaults(),
-            default_value=_NO_STATS)
+            default_value=_NO_STATS,
+        )
         written = []
         for name, spec in specs.items():
             files = (
@@ -403,9 +614,14 @@ class WriteTables(beam.PTransform):
             written.append(files)
         all_files = beam.pvalue.AsList(written | "AllFiles" >> beam.Flatten())
         pipeline = self._read_count.pipeline
+        _ = (
+            pipeline
+            | "StartCleanup" >> beam.Impulse()
+            | "RemoveStaleTmp" >> beam.ParDo(_CleanStaleTmpFn(self._output, tmp, self._cfg.stale_tmp_hours * 3600))
+        )
         return (
             pipeline
             | "Start" >> beam.Impulse()
-            | "Finalize" >> beam.ParDo(_FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info),
-                                       all_files, stats)
+            | "Finalize"
+            >> beam.ParDo(_FinalizeFn(self._output, tmp, self._mode, tag, specs, self._run_info), all_files, stats)
         )
