@@ -34,6 +34,7 @@ import posixpath
 import re
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -44,6 +45,7 @@ from apache_beam.io.filesystems import FileSystems
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
 from newsflow.metrics import counter
+from newsflow.progress import StageProgress, shared_progress
 from newsflow.schema import rows_to_table
 
 __all__ = [
@@ -283,6 +285,7 @@ def _mark_writer(tmp: str) -> None:
 # ----------------------------------------------------------------------------- DoFns
 
 _STATS_TAG = "stats"
+_DOC_TABLES = ("docs", "duplicates", "rejects")  # every document read ends in one of these
 
 
 def _label(table: str, row: dict[str, Any]) -> str | None:
@@ -336,11 +339,25 @@ def _tmp_name(rel: str) -> str:
 class _WriteShardFn(beam.DoFn):
     """Writes one (partition, shard) group as a Parquet file in the run's temporary folder."""
 
-    def __init__(self, spec: TableSpec, tmp: str, tag: str, cfg: OutputConfig):
+    def __init__(self, spec: TableSpec, tmp: str, tag: str, cfg: OutputConfig, progress: tuple[str, float] | None):
         self._spec = spec
         self._tmp = tmp
         self._tag = tag
         self._cfg = cfg
+        self._progress_args = progress if spec.name in _DOC_TABLES else None
+        self._progress: StageProgress | None = None
+
+    def setup(self) -> None:
+        if self._progress_args:
+            self._progress = shared_progress(self._progress_args[0], "written", self._progress_args[1])
+
+    def finish_bundle(self) -> None:
+        if self._progress is not None:
+            self._progress.flush()
+
+    def teardown(self) -> None:
+        if self._progress is not None:
+            self._progress.finish()
 
     def process(
         self, item: tuple[tuple[str, int, int], Iterable[tuple[str, tuple[Any, ...]]]]
@@ -358,6 +375,8 @@ class _WriteShardFn(beam.DoFn):
         with FileSystems.create(tmp_path) as fh, pq.ParquetWriter(fh, schema, compression=comp) as writer:
             for start in range(0, len(rows), step):
                 writer.write_table(rows_to_table(rows[start : start + step], schema))
+        if self._progress is not None:
+            self._progress.add(len(rows))
         yield {"table": self._spec.name, "rel": rel, "tmp": tmp_path, "rows": len(rows)}
 
 
@@ -560,6 +579,8 @@ class WriteTables(beam.PTransform):
       run_id: names the temporary folder and, in append mode, the files.
       run_info: extra fields for ``_manifest.json`` (inputs, options, versions...).
       extra_tables: specs of further tables in the input dict (e.g. the dedupe index).
+      progress_interval: print a ``written`` progress line (rows of docs, duplicates and
+        rejects written) at most this often, in seconds (None: never).
     """
 
     def __init__(
@@ -572,6 +593,7 @@ class WriteTables(beam.PTransform):
         run_id: str = "run",
         run_info: dict[str, Any] | None = None,
         extra_tables: dict[str, TableSpec] | None = None,
+        progress_interval: float | None = None,
     ):
         super().__init__()
         if mode not in OUTPUT_MODES:
@@ -583,6 +605,7 @@ class WriteTables(beam.PTransform):
         self._run_id = run_id
         self._run_info = {"run_id": run_id, **(run_info or {})}
         self._extra = dict(extra_tables or {})
+        self._progress = (uuid.uuid4().hex, progress_interval) if progress_interval is not None else None
 
     def expand(self, tables: dict[str, beam.PCollection]) -> beam.PCollection:
         specs = {**TABLES, **self._extra}
@@ -609,7 +632,7 @@ class WriteTables(beam.PTransform):
                 keyed[name]
                 | f"{name}/Shard" >> beam.Map(_assign_shard, name, self._cfg.max_rows_per_file, stats)
                 | f"{name}/GroupShards" >> beam.GroupByKey()
-                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg))
+                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg, self._progress))
             )
             written.append(files)
         all_files = beam.pvalue.AsList(written | "AllFiles" >> beam.Flatten())
