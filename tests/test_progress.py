@@ -8,7 +8,7 @@ import re
 import apache_beam as beam
 
 from newsflow.config import Config
-from newsflow.progress import Progress, StageProgress
+from newsflow.progress import Heartbeat, Progress, StageProgress
 
 
 class FakeClock:
@@ -57,12 +57,13 @@ def test_the_clock_is_read_only_every_check_every_elements() -> None:
     assert clock.calls <= 1 + 1000 // 100 + 1
 
 
-def test_flush_prints_new_counts_only_and_finish_prints_once() -> None:
+def test_flush_prints_new_counts_only_and_finish_is_timed_to_the_last_bundle() -> None:
     clock = FakeClock()
+    idle, idle_out = _stage(clock, interval=5.0)
+    idle.flush()
+    idle.finish()
+    assert idle_out.getvalue() == "" and idle.finished  # a stage that handled nothing says nothing
     p, out = _stage(clock, interval=5.0)
-    p.flush()
-    p.finish()
-    assert out.getvalue() == ""  # a stage that handled nothing says nothing
     p.add(7)
     clock.now += 1
     p.flush()  # bundle end 1 s in: not yet
@@ -72,10 +73,36 @@ def test_flush_prints_new_counts_only_and_finish_prints_once() -> None:
     assert len(out.getvalue().splitlines()) == 1 and ": 7 docs in 6 s" in out.getvalue()
     p.add(3)
     clock.now += 4
+    p.flush()  # the stage's last bundle ends 10 s in
+    clock.now += 50  # torn down much later, at the end of the run
     p.finish()
     p.finish()
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and ": done, 10 docs in 10 s (1 docs/s)" in lines[1]
+
+
+def test_heartbeat_speaks_only_when_every_stage_is_quiet() -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    beat = Heartbeat(5.0, stream=out, clock=clock)
+    assert beat.check() is None  # no stage yet
+    parsed = beat.stages["parsed"] = StageProgress("parsed", 5.0, check_every=1, stream=out, clock=clock)
+    beat.stages["dedupe kept"] = StageProgress("dedupe kept", 5.0, stream=out, clock=clock)
+    for _ in range(4):
+        clock.now += 2
+        parsed.add(1000)  # the parsed stage prints every 5 s
+        assert beat.check() is None
+    clock.now += 6  # parsing is over; the grouping steps of dedupe print nothing
+    line = beat.check()
+    assert line is not None and "working, 14 s in; so far parsed 4,000, dedupe kept 0 [pid" in line
+    clock.now += 1
+    assert beat.check() is None  # at most one line per interval
+    clock.now += 5
+    assert beat.check() is not None
+    for s in beat.stages.values():
+        s.finish()
+    clock.now += 60
+    assert beat.check() is None  # every stage finished: quiet
 
 
 def test_no_interval_adds_no_step() -> None:

@@ -34,7 +34,6 @@ import posixpath
 import re
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -45,7 +44,7 @@ from apache_beam.io.filesystems import FileSystems
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
 from newsflow.metrics import counter
-from newsflow.progress import StageProgress, shared_progress
+from newsflow.progress import StageProgress, acquire_progress, release_progress, run_token
 from newsflow.schema import rows_to_table
 
 __all__ = [
@@ -313,18 +312,44 @@ class _PartitionFn(beam.DoFn):
     def process(self, row: dict[str, Any]) -> Iterator[Any]:
         spec = self._spec
         part = spec.partition_dir(row)
-        yield beam.pvalue.TaggedOutput(_STATS_TAG, (spec.name, part, _label(spec.name, row)))
         get = row.get
-        yield part, (spec.row_key(row), tuple([get(n) for n in self._names]))
+        values = tuple([get(n) for n in self._names])
+        yield beam.pvalue.TaggedOutput(_STATS_TAG, (spec.name, part, _label(spec.name, row), row_bytes(values)))
+        yield part, (spec.row_key(row), values)
+
+
+def row_bytes(values: Iterable[Any]) -> int:
+    """A cheap estimate of a row's uncompressed Parquet size: string and binary lengths, 8 bytes per other value."""
+    n = 0
+    for v in values:
+        if isinstance(v, str | bytes):
+            n += len(v) + 4
+        elif isinstance(v, list | tuple):
+            n += 8 + sum(len(x) + 4 if isinstance(x, str | bytes) else 8 for x in v)
+        else:
+            n += 8
+    return n
+
+
+def shard_count(rows: int, nbytes: int, cfg: OutputConfig) -> int:
+    """Files for a partition: as few as keep each under ``max_rows_per_file`` rows and ``max_file_mb`` (estimated)."""
+    return max(1, math.ceil(rows / cfg.max_rows_per_file), math.ceil(nbytes / (cfg.max_file_mb * 1e6)))
+
+
+def row_group_size(rows: int, nbytes: int, cfg: OutputConfig) -> int:
+    """Rows per row group: at most ``row_group_rows`` and about ``row_group_mb`` (estimated, uncompressed)."""
+    avg = nbytes / rows if rows else 1.0
+    return max(1, min(cfg.row_group_rows, int(cfg.row_group_mb * 1e6 / max(avg, 1.0))))
 
 
 def _assign_shard(
-    item: tuple[str, tuple[str, tuple[Any, ...]]], table: str, max_rows: int, stats: dict[str, Any]
-) -> tuple[tuple[str, int, int], tuple[str, tuple[Any, ...]]]:
+    item: tuple[str, tuple[str, tuple[Any, ...]]], table: str, cfg: OutputConfig, stats: dict[str, Any]
+) -> tuple[tuple[str, int, int, int], tuple[str, tuple[Any, ...]]]:
+    """Key a row by (partition, shard, shards, rows per row group), all derived from the partition's totals."""
     part, keyed = item
-    sizes = stats["tables"].get(table, {}).get("parts", {})
-    shards = max(1, math.ceil(sizes.get(part, 1) / max_rows))
-    return (part, shard_of(keyed[0], shards), shards), keyed
+    rows, nbytes = stats["tables"].get(table, {}).get("parts", {}).get(part, (1, 1))
+    shards = shard_count(rows, nbytes, cfg)
+    return (part, shard_of(keyed[0], shards), shards, row_group_size(rows, nbytes, cfg)), keyed
 
 
 def _tmp_name(rel: str) -> str:
@@ -349,7 +374,7 @@ class _WriteShardFn(beam.DoFn):
 
     def setup(self) -> None:
         if self._progress_args:
-            self._progress = shared_progress(self._progress_args[0], "written", self._progress_args[1])
+            self._progress = acquire_progress(self._progress_args[0], "written", self._progress_args[1])
 
     def finish_bundle(self) -> None:
         if self._progress is not None:
@@ -357,12 +382,13 @@ class _WriteShardFn(beam.DoFn):
 
     def teardown(self) -> None:
         if self._progress is not None:
-            self._progress.finish()
+            self._progress = None
+            release_progress(self._progress_args[0], "written")
 
     def process(
-        self, item: tuple[tuple[str, int, int], Iterable[tuple[str, tuple[Any, ...]]]]
+        self, item: tuple[tuple[str, int, int, int], Iterable[tuple[str, tuple[Any, ...]]]]
     ) -> Iterator[dict[str, Any]]:
-        (part, shard, shards), keyed = item
+        (part, shard, shards, step), keyed = item
         _mark_writer(self._tmp)
         names = self._spec.file_schema.names
         rows = [dict(zip(names, values, strict=True)) for _, values in sorted(keyed, key=_sort_key)]
@@ -370,14 +396,24 @@ class _WriteShardFn(beam.DoFn):
         rel = "/".join(x for x in (self._spec.name, part, name) if x)
         tmp_path = join_path(self._tmp, _tmp_name(rel))
         schema = self._spec.file_schema
-        comp = None if self._cfg.compression == "none" else self._cfg.compression
-        step = self._cfg.row_group_rows
-        with FileSystems.create(tmp_path) as fh, pq.ParquetWriter(fh, schema, compression=comp) as writer:
+        with FileSystems.create(tmp_path) as fh, pq.ParquetWriter(fh, schema, **_writer_options(self._cfg)) as writer:
             for start in range(0, len(rows), step):
                 writer.write_table(rows_to_table(rows[start : start + step], schema))
         if self._progress is not None:
             self._progress.add(len(rows))
         yield {"table": self._spec.name, "rel": rel, "tmp": tmp_path, "rows": len(rows)}
+
+
+def _writer_options(cfg: OutputConfig) -> dict[str, Any]:
+    """ParquetWriter options: the codec and its level, statistics for readers' row-group skipping."""
+    opts: dict[str, Any] = {
+        "compression": None if cfg.compression == "none" else cfg.compression,
+        "write_statistics": True,
+    }
+    level = cfg.compression_level if cfg.compression_level is not None else {"zstd": 3}.get(cfg.compression)
+    if level is not None:
+        opts["compression_level"] = level
+    return opts
 
 
 def _sort_key(keyed: tuple[str, tuple[Any, ...]]) -> str:
@@ -389,9 +425,9 @@ def _empty_table_stats() -> dict[str, Any]:
 
 
 class _RunStats(beam.CombineFn):
-    """Documents read and, per table, rows, rows per partition and the manifest's breakdown.
+    """Documents read and, per table, rows, ``[rows, estimated bytes]`` per partition and the manifest's breakdown.
 
-    Inputs are ``(table, partition, label)`` for every row and plain ints (documents read).
+    Inputs are ``(table, partition, label, estimated bytes)`` for every row and plain ints (documents read).
     The accumulator is bounded by the number of partitions and labels, not by the rows.
     """
 
@@ -402,13 +438,18 @@ class _RunStats(beam.CombineFn):
         if isinstance(item, int):
             acc["read"] += item
             return acc
-        table, part, label = item
+        table, part, label, nbytes = item
         t = acc["tables"].get(table)
         if t is None:
             t = acc["tables"][table] = _empty_table_stats()
         t["rows"] += 1
         parts = t["parts"]
-        parts[part] = parts.get(part, 0) + 1
+        got = parts.get(part)
+        if got is None:
+            parts[part] = [1, nbytes]
+        else:
+            got[0] += 1
+            got[1] += nbytes
         if label is not None:
             by = t["by"]
             by[label] = by.get(label, 0) + 1
@@ -423,9 +464,12 @@ class _RunStats(beam.CombineFn):
                 if o is None:
                     o = out["tables"][name] = _empty_table_stats()
                 o["rows"] += t["rows"]
-                for key in ("by", "parts"):
-                    for k, v in t[key].items():
-                        o[key][k] = o[key].get(k, 0) + v
+                for k, v in t["by"].items():
+                    o["by"][k] = o["by"].get(k, 0) + v
+                for k, (rows, nbytes) in t["parts"].items():
+                    got = o["parts"].setdefault(k, [0, 0])
+                    got[0] += rows
+                    got[1] += nbytes
         return out
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
@@ -482,7 +526,7 @@ class _FinalizeFn(beam.DoFn):
                 rel = f"{name}/part-{self._tag}00000-of-00001.parquet"
                 tmp_path = join_path(self._tmp, _tmp_name(rel))
                 with FileSystems.create(tmp_path) as fh:
-                    pq.write_table(spec.file_schema.empty_table(), fh)
+                    pq.write_table(spec.file_schema.empty_table(), fh, **_writer_options(OutputConfig()))
                 by_table[name].append({"table": name, "rel": rel, "tmp": tmp_path, "rows": 0})
         # 3. move into place (new files first, then remove stale ones: readers never see a torn file)
         new_final = set()
@@ -605,7 +649,7 @@ class WriteTables(beam.PTransform):
         self._run_id = run_id
         self._run_info = {"run_id": run_id, **(run_info or {})}
         self._extra = dict(extra_tables or {})
-        self._progress = (uuid.uuid4().hex, progress_interval) if progress_interval is not None else None
+        self._progress_interval = progress_interval
 
     def expand(self, tables: dict[str, beam.PCollection]) -> beam.PCollection:
         specs = {**TABLES, **self._extra}
@@ -626,17 +670,18 @@ class WriteTables(beam.PTransform):
             counted | "AllCounts" >> beam.Flatten() | "Stats" >> beam.CombineGlobally(_RunStats()).without_defaults(),
             default_value=_NO_STATS,
         )
+        pipeline = self._read_count.pipeline
+        progress = None if self._progress_interval is None else (run_token(pipeline), self._progress_interval)
         written = []
         for name, spec in specs.items():
             files = (
                 keyed[name]
-                | f"{name}/Shard" >> beam.Map(_assign_shard, name, self._cfg.max_rows_per_file, stats)
+                | f"{name}/Shard" >> beam.Map(_assign_shard, name, self._cfg, stats)
                 | f"{name}/GroupShards" >> beam.GroupByKey()
-                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg, self._progress))
+                | f"{name}/WriteFiles" >> beam.ParDo(_WriteShardFn(spec, tmp, tag, self._cfg, progress))
             )
             written.append(files)
         all_files = beam.pvalue.AsList(written | "AllFiles" >> beam.Flatten())
-        pipeline = self._read_count.pipeline
         _ = (
             pipeline
             | "StartCleanup" >> beam.Impulse()

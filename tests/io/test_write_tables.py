@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from newsflow.config import OutputConfig
+from newsflow.config import ConfigError, OutputConfig
 from newsflow.io.tables import TABLES, date_partition, lang_partition
 from newsflow.io.write_tables import TmpFolder, WriteTables, stale_reason
 from newsflow.schema import epoch_to_datetime, make_doc, make_reject
@@ -273,3 +274,48 @@ def test_rerun_with_the_same_run_id_clears_the_killed_attempts_files(tmp_path) -
     _write(out, _docs(3), mode="append", run_id="day1")
     assert not (out / ".newsflow-tmp-day1").exists()
     assert len(pd.read_parquet(out / "docs")) == 3
+
+
+# ----------------------------------------------------------------------------- file and row-group sizes
+
+
+def _big_docs(n: int, chars: int) -> list[dict]:
+    return [dict(d, text=f"{i} " + "x" * chars) for i, d in enumerate(_docs(n))]
+
+
+def test_a_partition_of_a_few_thousand_rows_is_one_file_with_zstd(tmp_path) -> None:
+    docs = [dict(d, published_at=DAY) for d in _big_docs(3000, 2000)]
+    _write(tmp_path / "out", docs)
+    files = [f for f in _files(tmp_path / "out") if f.startswith("docs/")]
+    assert files == ["docs/lang=fr/date=2024-07-04/part-00000-of-00001.parquet"]
+    meta = pq.read_metadata(tmp_path / "out" / files[0])
+    assert meta.num_rows == 3000 and meta.num_row_groups == 1
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_files_and_row_groups_are_bounded_by_size_too(tmp_path) -> None:
+    docs = [dict(d, published_at=DAY) for d in _big_docs(40, 1000)]  # about 45 kB
+    cfg = OutputConfig(max_file_mb=0.02, row_group_mb=0.004)  # rows of ~1.1 kB: 3 files, groups of 3 rows
+    _write(tmp_path / "a", docs, cfg=cfg)
+    _write(tmp_path / "b", list(reversed(docs)), cfg=cfg)
+    files = [f for f in _files(tmp_path / "a") if f.startswith("docs/")]
+    assert len(files) == 3 and all(f.endswith("-of-00003.parquet") for f in files)
+    assert sum(pq.read_metadata(tmp_path / "a" / f).num_rows for f in files) == 40
+    for f in files:
+        meta = pq.read_metadata(tmp_path / "a" / f)
+        assert meta.num_row_groups == math.ceil(meta.num_rows / 3)
+        assert pq.read_table(tmp_path / "a" / f).equals(pq.read_table(tmp_path / "b" / f))
+
+
+@pytest.mark.parametrize(
+    ("compression", "level", "ok"),
+    [("zstd", 9, True), ("gzip", 9, True), ("zstd", 23, False), ("snappy", 1, False), ("snappy", None, True)],
+)
+def test_compression_level_is_checked(compression, level, ok) -> None:
+    cfg = OutputConfig(compression=compression, compression_level=level)
+    if ok:
+        cfg.validate()
+    else:
+        with pytest.raises(ConfigError, match="compression_level"):
+            cfg.validate()
+
