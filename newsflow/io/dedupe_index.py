@@ -48,6 +48,7 @@ def index_patterns(against: str) -> list[str]:
         folder = folder.rstrip("/")
         out.append(FileSystems.join(folder, "index", "**"))
         out.append(FileSystems.join(folder, "date=*", "*"))
+        out.append(FileSystems.join(folder, "month=*", "*"))
     return out
 
 

@@ -319,3 +319,48 @@ def test_compression_level_is_checked(compression, level, ok) -> None:
         with pytest.raises(ConfigError, match="compression_level"):
             cfg.validate()
 
+
+def test_the_index_is_one_file_per_month_and_still_read_by_date(tmp_path) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    from newsflow.core.dedupe import INDEX_SCHEMA, index_row
+    from newsflow.io.dedupe_index import index_patterns, read_index_rows
+    from newsflow.io.tables import date_partition, register_table
+
+    out = tmp_path / "out"
+    docs = (
+        _docs(3)
+        + [dict(d, doc_id=f"{i + 10:032x}", published_at=DAY + (i + 2) * 86400) for i, d in enumerate(_docs(20))]
+        + [dict(_docs(1)[0], doc_id="f" * 32, published_at=DAY - 120 * 86400)]
+    )
+    index = [index_row(d, date_partition(d["published_at"]), b"k" * 16, None) for d in docs]
+    with TestPipeline() as p:
+        tables = {
+            "docs": p | "D" >> beam.Create(docs),
+            "rejects": p | "R" >> beam.Create([]),
+            "duplicates": p | "U" >> beam.Create([]),
+            "index": p | "I" >> beam.Create(index),
+        }
+        _ = tables | WriteTables(
+            str(out),
+            OutputConfig(),
+            read_count=p | "N" >> beam.Create([len(docs)]),
+            extra_tables={"index": register_table("index", INDEX_SCHEMA)},
+        )
+    index_files = [f for f in _files(out) if f.startswith("index/")]
+    assert index_files == [
+        "index/month=2024-03/part-00000-of-00001.parquet",
+        "index/month=2024-07/part-00000-of-00001.parquet",
+    ]
+    assert len([f for f in _files(out) if f.startswith("docs/")]) == 22  # docs keep one folder per day
+    back = pd.read_parquet(out / "index")
+    assert len(back) == 24 and set(back["month"].astype(str)) == {"2024-03", "2024-07"}
+    july = out / index_files[1]
+    rows = list(read_index_rows(str(july)))
+    assert sorted({r["date"] for r in rows}) == ["2024-07-04"] + [f"2024-07-{d:02d}" for d in range(6, 26)]
+    assert {r["date"] for r in read_index_rows(str(july), cutoff="2024-07-20")} == {
+        f"2024-07-{d:02d}" for d in range(20, 26)
+    }
+    for against in (out, out / "index"):  # an output folder or its index folder
+        found = {m.path for pat in index_patterns(str(against)) for m in FileSystems.match([pat])[0].metadata_list}
+        assert sorted(found) == [str(out / f) for f in index_files]
