@@ -231,7 +231,7 @@ def remove_stale_tmp(
         reason = stale_reason(folder, now, max_age_s, host, alive)
         if reason is None:
             _LOGGER.warning(
-                "newsflow: kept temporary folder %s (%d files, %.1f MB): a run may still be writing it; "
+                "kept temporary folder %s (%d files, %.1f MB): a run may still be writing it; "
                 "it is removed once %.0f h old",
                 folder.path,
                 len(folder.files),
@@ -242,12 +242,12 @@ def remove_stale_tmp(
         try:
             _remove_folder(folder)
         except Exception as e:  # noqa: BLE001 - cleanup never fails the run; say so
-            _LOGGER.warning("newsflow: could not remove stale temporary folder %s: %s", folder.path, e)
+            _LOGGER.warning("could not remove stale temporary folder %s: %s", folder.path, e)
             continue
         removed.append(folder.path)
         counter("stale_tmp_folders_removed").inc()
         _LOGGER.warning(
-            "newsflow: removed stale temporary folder %s (%d files, %.1f MB; %s)",
+            "removed stale temporary folder %s (%d files, %.1f MB; %s)",
             folder.path,
             len(folder.files),
             folder.size / 1e6,
