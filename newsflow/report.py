@@ -190,11 +190,11 @@ def write_chart(manifest: dict[str, Any], days: dict[str, dict[str, int]], path:
         for y, r in zip(ys, rows, strict=True):
             ax_lang.text(r[1] + r[2], y, f" {r[1] + r[2]:,}", va="center", fontsize=8)
         ax_lang.set_xlim(0, max(r[1] + r[2] for r in rows) * 1.12)
-        ax_lang.legend(loc="lower right", fontsize=9)
+        ax_lang.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=9, frameon=False)
     else:
         ax_lang.text(0.5, 0.5, "no documents kept", ha="center", va="center", transform=ax_lang.transAxes)
     shown = f" (largest {len(rows) - 1} of {n_langs}, the rest as other)" if len(rows) < n_langs else ""
-    ax_lang.set_title(f"documents per language{shown}")
+    ax_lang.set_title(f"documents per language{shown}", loc="left")
     ax_lang.set_xlabel("documents")
     ax_lang.xaxis.set_major_locator(MaxNLocator(integer=True))
     # publication days: a time axis over the dense window
@@ -222,15 +222,16 @@ def write_chart(manifest: dict[str, Any], days: dict[str, dict[str, int]], path:
         width = {"day": 0.9, "week": 6.0, "month": 27.0}[unit]
         kv = [k_bin.get(x, 0) for x in xs]
         ax_day.bar(xs, kv, width=width, align="edge" if unit != "day" else "center", label="kept", color="#4C72B0")
-        ax_day.bar(
-            xs,
-            [d_bin.get(x, 0) for x in xs],
-            width=width,
-            bottom=kv,
-            align="edge" if unit != "day" else "center",
-            label="duplicates",
-            color="#DD8452",
-        )
+        if any(d_bin.values()):
+            ax_day.bar(
+                xs,
+                [d_bin.get(x, 0) for x in xs],
+                width=width,
+                bottom=kv,
+                align="edge" if unit != "day" else "center",
+                label="duplicates",
+                color="#DD8452",
+            )
         locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
         ax_day.xaxis.set_major_locator(locator)
         ax_day.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -241,12 +242,12 @@ def write_chart(manifest: dict[str, Any], days: dict[str, dict[str, int]], path:
             notes.append(f"{outside:,} outside {first}..{last} not shown")
         if undated:
             notes.append(f"{undated:,} with no valid date")
-        ax_day.set_title(f"documents per publication {unit}" + (f" ({'; '.join(notes)})" if notes else ""))
+        ax_day.set_title(f"documents per publication {unit}" + (f" ({'; '.join(notes)})" if notes else ""), loc="left")
         ax_day.set_ylim(0, max(a + b for a, b in zip(kv, [d_bin.get(x, 0) for x in xs], strict=True)) * 1.18)
-        ax_day.legend(loc="upper left", ncols=2, fontsize=9)
+        ax_day.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=9, frameon=False)
     else:
         ax_day.text(0.5, 0.5, "no dated documents", ha="center", va="center", transform=ax_day.transAxes)
-        ax_day.set_title("documents per publication day")
+        ax_day.set_title("documents per publication day", loc="left")
     ax_day.set_ylabel("documents")
     ax_day.yaxis.set_major_locator(MaxNLocator(integer=True))
     reasons = sorted(c.get("rejects_by_reason", {}).items(), key=lambda kv: (kv[1], kv[0]))
@@ -257,7 +258,7 @@ def write_chart(manifest: dict[str, Any], days: dict[str, dict[str, int]], path:
         ax_rej.set_xlim(0, max(n for _, n in reasons) * 1.12)
     else:
         ax_rej.text(0.5, 0.5, "no rejects", ha="center", va="center", transform=ax_rej.transAxes)
-    ax_rej.set_title(f"rejects by reason ({c.get('rejects', 0):,}; no publication day)")
+    ax_rej.set_title(f"rejects by reason ({c.get('rejects', 0):,}; no publication day)", loc="left")
     ax_rej.set_xlabel("documents or files")
     ax_rej.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout(rect=(0, 0, 1, 0.97))
