@@ -176,28 +176,42 @@ def stale_reason(
     return None
 
 
-def list_tmp_folders(output: str) -> list[TmpFolder]:
-    """The ``.newsflow-tmp-*`` folders of ``output`` (any Beam filesystem), sorted by path."""
+def list_tmp_folders(output: str, only: str | None = None) -> list[TmpFolder]:
+    """The ``.newsflow-tmp-*`` folders of ``output`` (any Beam filesystem; ``only``: that one), sorted by path.
+
+    A local output is listed folder by folder (matching ``output/.newsflow-tmp-*/**`` would
+    walk every table file); an object store lists the ``.newsflow-tmp-`` prefix only.
+    """
     base = output.rstrip("/")
-    try:
-        found = FileSystems.match([f"{base}/{TMP_PREFIX}*/**"])[0].metadata_list
-    except Exception:  # noqa: BLE001 - no output yet
-        found = []
+    local = "://" not in base
+    if only is not None:
+        patterns = [f"{only.rstrip('/')}/**"]
+    elif local:
+        names = os.listdir(base) if os.path.isdir(base) else []
+        patterns = [f"{join_path(base, n)}/**" for n in sorted(names) if n.startswith(TMP_PREFIX)]
+    else:
+        patterns = [f"{base}/{TMP_PREFIX}*/**"]
     files: dict[str, list[tuple[str, int, float]]] = {}
-    for m in found:
-        rel = m.path[len(base) :].lstrip("/")
-        top = rel.split("/", 1)[0]
-        if top.startswith(TMP_PREFIX) and "/" in rel:
-            files.setdefault(top, []).append((m.path, int(m.size_in_bytes), float(m.last_updated_in_seconds or 0)))
-    if "://" not in base and os.path.isdir(base):  # local folders left empty have no file to list
-        for name in os.listdir(base):
-            if name.startswith(TMP_PREFIX) and os.path.isdir(os.path.join(base, name)):
-                files.setdefault(name, [])
+    if local:  # local folders left empty have no file to list
+        for pattern in patterns:
+            files[posixpath.basename(pattern[: -len("/**")])] = []
+    for pattern in patterns:
+        try:
+            found = FileSystems.match([pattern])[0].metadata_list
+        except Exception:  # noqa: BLE001 - gone meanwhile, or no output yet
+            found = []
+        for m in found:
+            rel = m.path[len(base) :].lstrip("/")
+            top = rel.split("/", 1)[0]
+            if top.startswith(TMP_PREFIX) and "/" in rel:
+                files.setdefault(top, []).append((m.path, int(m.size_in_bytes), float(m.last_updated_in_seconds or 0)))
     out = []
     for top, entries in sorted(files.items()):
         writers = tuple(w for w in (_parse_writer(posixpath.basename(p)) for p, _, _ in entries) if w)
         path = join_path(base, top)
-        if not entries and "://" not in base:  # an empty local folder: its own mtime says when it was used
+        if not entries and local:  # an empty local folder: its own mtime says when it was used
+            if not os.path.isdir(path):
+                continue
             with contextlib.suppress(OSError):
                 entries = [(path, 0, os.path.getmtime(path))]
         out.append(TmpFolder(path, tuple(sorted(entries)), writers))
@@ -560,9 +574,8 @@ class _FinalizeFn(beam.DoFn):
             if got != stats[name]["rows"]:
                 raise OutputVerificationError(f"table {name}: {stats[name]['rows']} rows counted, {got} found in files")
         # what is left in the temporary folder: writer marks, files of an earlier attempt with this run id
-        for folder in list_tmp_folders(self._output):
-            if folder.path == self._tmp:
-                _remove_folder(folder)
+        for folder in list_tmp_folders(self._output, only=self._tmp):
+            _remove_folder(folder)
         manifest = self._manifest(read_count, stats, files_out)
         self._write_json(MANIFEST, manifest)
         if self._mode == "append":
