@@ -197,16 +197,28 @@ class OutputConfig:
     """How the tables are written."""
 
     max_rows_per_file: int = 50_000  # a partition with more rows is split into shards (bounds writer memory)
-    row_group_rows: int = 20_000  # rows buffered per Parquet row group
+    max_file_mb: float = 256.0  # ... and so is one of more (estimated, uncompressed) MB: zstd files of ~60-100 MB
+    row_group_rows: int = 20_000  # rows per Parquet row group at most ...
+    row_group_mb: float = 64.0  # ... and about this many (estimated, uncompressed) MB
     compression: str = "zstd"
+    compression_level: int | None = None  # zstd 1-22, gzip 1-9, brotli 0-11; None: 3 for zstd, else the codec's
+    stale_tmp_hours: float = 6.0  # an earlier run's temporary folder untouched this long is removed
 
     def validate(self) -> None:
         _check(self.max_rows_per_file >= 1, "output.max_rows_per_file must be >= 1")
+        _check(self.stale_tmp_hours > 0, "output.stale_tmp_hours must be > 0")
+        _check(self.max_file_mb > 0 and self.row_group_mb > 0, "output.max_file_mb and row_group_mb must be > 0")
         _check(1 <= self.row_group_rows <= 1_000_000, "output.row_group_rows must be in 1..1000000")
         _check(
             self.compression in {"zstd", "snappy", "gzip", "brotli", "lz4", "none"},
             "output.compression must be one of zstd, snappy, gzip, brotli, lz4, none",
         )
+        levels = {"zstd": (1, 22), "gzip": (1, 9), "brotli": (0, 11)}
+        if self.compression_level is not None:
+            _check(self.compression in levels, f"output.compression_level must be null for {self.compression}")
+            lo, hi = levels[self.compression]
+            _check(lo <= self.compression_level <= hi, f"output.compression_level must be in {lo}..{hi} for "
+                   f"{self.compression}")
 
 
 _SECTIONS: dict[str, type] = {

@@ -33,6 +33,7 @@ from newsflow.config import Config, ConfigError, load_config
 from newsflow.engines import EngineError, engine_flags
 from newsflow.io.read_dump import ReadDump
 from newsflow.io.write_tables import MANIFEST, OUTPUT_MODES, TABLES, WriteTables, join_path, list_table_files
+from newsflow.progress import Progress
 from newsflow.report import format_summary, load_manifest
 from newsflow.transforms.split_header import SplitHeader
 
@@ -154,11 +155,11 @@ def build_pipeline(
     """Add the ingest graph to ``p``; returns the manifest PCollection (one dict)."""
     read = p | "ReadDump" >> ReadDump(list(inputs), cfg.read, progress_interval=progress_interval)
     parsed = read.docs | "SplitHeader" >> SplitHeader(cfg.parse)
-    docs = parsed.docs
+    docs = parsed.docs | "ProgressParsed" >> Progress("parsed", progress_interval)
     if cfg.lang.enabled:
         from newsflow.transforms.detect_lang import DetectLang
 
-        docs = docs | "DetectLang" >> DetectLang(cfg.lang)
+        docs = docs | "DetectLang" >> DetectLang(cfg.lang) | "ProgressLang" >> Progress("language", progress_interval)
     if cfg.hashtags.enabled:
         from newsflow.transforms.normalize_hashtags import NormalizeHashtags
 
@@ -171,7 +172,8 @@ def build_pipeline(
 
         against = ",".join(dedupe_against) if dedupe_against else None
         deduped = docs | "Dedupe" >> Dedupe(cfg.dedupe, against=against)
-        tables["docs"], tables["duplicates"] = deduped.kept, deduped.duplicates
+        tables["docs"] = deduped.kept | "ProgressKept" >> Progress("dedupe kept", progress_interval)
+        tables["duplicates"] = deduped.duplicates | "ProgressDups" >> Progress("dedupe duplicates", progress_interval)
         warnings = deduped.warnings
         if getattr(cfg.dedupe, "write_index", False):
             from newsflow.io.dedupe_index import index_schema
@@ -185,7 +187,8 @@ def build_pipeline(
     tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
     return tables | "WriteTables" >> WriteTables(
         output, cfg.output, read_count=read.counts, mode=output_mode, run_id=run_id,
-        run_info=run_info, extra_tables=extra, warnings=warnings)
+        run_info=run_info, extra_tables=extra, progress_interval=progress_interval,
+        warnings=warnings)
 
 
 def _print_summary(manifest: dict[str, Any]) -> None:

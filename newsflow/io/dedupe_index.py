@@ -1,9 +1,10 @@
 """Read the dedupe index an earlier run wrote, so a later run can match against it.
 
-The index is a Hive-partitioned Parquet table, ``<output>/index/date=YYYY-MM-DD/*.parquet``
-(schema :data:`newsflow.core.dedupe.INDEX_SCHEMA`; the ``date`` column lives in the
-folder name).  ``against`` names an earlier output folder, the index folder itself,
-or several of either separated by commas, on any Beam filesystem (local, ``gs://``...)::
+The index is a Hive-partitioned Parquet table, ``<output>/index/month=YYYY-MM/*.parquet``
+(schema :data:`newsflow.core.dedupe.INDEX_SCHEMA`, the day in its ``date`` column; earlier
+versions wrote ``index/date=YYYY-MM-DD/`` folders, which are read too). ``against``
+names an earlier output folder, the index folder itself, or several of either separated
+by commas, on any Beam filesystem (local, ``gs://``...)::
 
     entries = p | ReadDedupeIndex("gs://bucket/run-2024-07-01", num_perm=128,
                                   retention_days=30, days=run_days_side_input)
@@ -16,13 +17,15 @@ starts (:func:`check_index_settings`), and the reader checks each file it opens 
 Files are listed and read on workers (``MatchAll`` + ``ReadMatches``-style opening
 through :class:`~apache_beam.io.filesystems.FileSystems`), never on the driver.
 Only rows dated at most ``retention_days`` from the date of one of the run's documents
-are read (the union of the windows around the run's dates): other ``date=`` folders
-are skipped without being opened; rows without a partition folder are filtered on
-their ``published_at``.
+are read (the union of the windows around the run's dates): ``month=`` (and ``date=``)
+folders outside every window are skipped without being opened, and rows are filtered
+by day (rows without one on their ``published_at``).
 """
 
 from __future__ import annotations
 
+import bisect
+import calendar
 import datetime as dt
 import json
 import logging
@@ -57,6 +60,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 _DATE_RE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})(?:/|$)")
+_MONTH_RE = re.compile(r"(?:^|/)month=(\d{4})-(\d{2})(?:/|$)")
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -175,6 +179,7 @@ def index_patterns(against: str) -> list[str]:
         folder = folder.rstrip("/")
         out.append(FileSystems.join(folder, "index", "**"))
         out.append(FileSystems.join(folder, "date=*", "*"))
+        out.append(FileSystems.join(folder, "month=*", "*"))
     return out
 
 
@@ -192,6 +197,27 @@ def _date_day(date: str) -> int | None:
         return None
 
 
+def month_days(path: str) -> tuple[int, int] | None:
+    """First and last day (days since 1970-01-01) of the innermost ``month=YYYY-MM`` folder of ``path``."""
+    found = _MONTH_RE.findall(path.replace("\\", "/"))
+    if not found:
+        return None
+    year, month = (int(x) for x in found[-1])
+    if not (1 <= year <= 9999 and 1 <= month <= 12):
+        return None
+    first = dt.date(year, month, 1)
+    last = dt.date(year, month, calendar.monthrange(year, month)[1])
+    return first.toordinal() - _EPOCH_ORDINAL, last.toordinal() - _EPOCH_ORDINAL
+
+
+def _month_outside(span: tuple[int, int] | None, days: Sequence[int] | None, window: int) -> bool:
+    """Whether every day of a month is farther than ``window`` days from every one of ``days``."""
+    if days is None or span is None:
+        return False
+    i = bisect.bisect_left(days, span[0] - window)
+    return not (i < len(days) and days[i] <= span[1] + window)
+
+
 def _outside(date: str | None, days: Sequence[int] | None, window: int) -> bool:
     """Whether ``date`` is farther than ``window`` days from every one of ``days`` (unknown dates are not)."""
     if days is None or date is None:
@@ -206,12 +232,12 @@ def read_index_rows(
     """Index rows of one Parquet file (dicts with int-second timestamps).
 
     With ``days`` (the sorted days of this run's documents), only rows dated at most
-    ``window`` days from one of them are read: a file whose ``date=`` folder is outside
-    every window is not opened. With ``settings`` (:func:`index_settings`), a file that
+    ``window`` days from one of them are read: a file whose ``month=`` (or ``date=``)
+    folder is outside every window is not opened. With ``settings`` (:func:`index_settings`), a file that
     records other settings raises :class:`IndexSettingsError`.
     """
     folder_date = partition_date(path)
-    if _outside(folder_date, days, window):
+    if _outside(folder_date, days, window) or _month_outside(month_days(path), days, window):
         return
     with FileSystems.open(path) as fh:
         table = pq.read_table(fh)

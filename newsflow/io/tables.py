@@ -6,6 +6,7 @@ invalid Hive partition.  Partition columns are not stored inside the files (the
 Hive convention), so ``pandas.read_parquet(out / "docs")`` gives them back as
 columns.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,6 +91,10 @@ def _index_partition(row: dict[str, Any]) -> tuple[str, ...]:
     return (_date_value(row.get("date")),)
 
 
+def _month_partition(row: dict[str, Any]) -> tuple[str, ...]:
+    return (_date_value(row.get("date"))[:7],)
+
+
 def _doc_key(row: dict[str, Any]) -> str:
     return str(row["doc_id"])
 
@@ -106,8 +111,17 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-def register_table(name: str, schema: pa.Schema, by_date: bool = True) -> TableSpec:
-    """Declare an extra table (for example the dedupe index), partitioned by its ``date`` column."""
-    spec = TableSpec(name, schema, ("date",) if by_date else (), _index_partition if by_date else _no_partition,
-                     _doc_key)
-    return spec
+def register_table(name: str, schema: pa.Schema, by_date: bool = True, granularity: str = "month") -> TableSpec:
+    """Declare an extra table (for example the dedupe index), partitioned by its ``date`` column.
+
+    ``granularity="month"`` (the default) writes ``<name>/month=YYYY-MM/`` folders and keeps
+    ``date`` as a column in the files: a month of a few documents a day is one file, not
+    thirty.  ``"day"`` writes ``<name>/date=YYYY-MM-DD/`` with ``date`` in the folder name.
+    """
+    if not by_date:
+        return TableSpec(name, schema, (), _no_partition, _doc_key)
+    if granularity == "day":
+        return TableSpec(name, schema, ("date",), _index_partition, _doc_key)
+    if granularity != "month":
+        raise ValueError(f"granularity must be 'month' or 'day', not {granularity!r}")
+    return TableSpec(name, schema, ("month",), _month_partition, _doc_key)

@@ -596,3 +596,21 @@ def test_a_redelivery_matches_like_the_first_run_despite_boilerplate_and_noise(t
             equal_to([("again-" + d["doc_id"], keeper.get(d["doc_id"], d["doc_id"])) for d in run1]),
             label="dups",
         )
+
+
+def test_index_months_outside_every_window_are_not_opened(tmp_path) -> None:
+    """A ``month=`` folder is skipped whole when no day of it is within the window of a run's day."""
+    import datetime as dt
+
+    from newsflow.io.dedupe_index import month_days, read_index_rows
+
+    epoch = dt.date(1970, 1, 1).toordinal()
+    day = dt.date(2024, 7, 5).toordinal() - epoch
+    assert month_days("out/index/month=2024-02/part-0.parquet") == (
+        dt.date(2024, 2, 1).toordinal() - epoch, dt.date(2024, 2, 29).toordinal() - epoch)
+    assert month_days("out/index/date=2024-02-03/part-0.parquet") is None
+    missing = tmp_path / "index" / "month=2024-04" / "part-0.parquet"  # never created: opening it would fail
+    assert list(read_index_rows(str(missing), days=[day], window=30)) == []
+    near = tmp_path / "index" / "month=2024-06" / "part-0.parquet"  # 2024-06-30 is 5 days before the run's day
+    with pytest.raises(OSError):
+        list(read_index_rows(str(near), days=[day], window=30))
