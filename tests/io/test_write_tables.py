@@ -358,7 +358,8 @@ def test_the_index_is_one_file_per_month_and_still_read_by_date(tmp_path) -> Non
     july = out / index_files[1]
     rows = list(read_index_rows(str(july)))
     assert sorted({r["date"] for r in rows}) == ["2024-07-04"] + [f"2024-07-{d:02d}" for d in range(6, 26)]
-    assert {r["date"] for r in read_index_rows(str(july), cutoff="2024-07-20")} == {
+    run_day = (pd.Timestamp("2024-07-25") - pd.Timestamp("1970-01-01")).days
+    assert {r["date"] for r in read_index_rows(str(july), days=[run_day], window=5)} == {
         f"2024-07-{d:02d}" for d in range(20, 26)
     }
     for against in (out, out / "index"):  # an output folder or its index folder
