@@ -101,3 +101,19 @@ def test_doc_text_with_and_without_hashtags() -> None:
     doc = make_doc(text="Corps du texte.", hashtags_raw=["#Élections", "#Paris"])
     assert doc_text(doc, use_hashtags=False) == "Corps du texte."
     assert doc_text(doc, use_hashtags=True) == "Corps du texte.\n#Élections #Paris"
+
+
+def test_second_model_is_wired_and_can_be_turned_off(shared_dir) -> None:
+    """A Tigrinya article: lid.176 alone says Amharic (same script, no `ti` label); with the second model `ti`."""
+    import csv
+    import sys
+
+    csv.field_size_limit(sys.maxsize)
+    with open(shared_dir / "corpora" / "masakhanews" / "tir" / "dev.tsv", encoding="utf-8", newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh, delimiter="\t")][:3]
+    docs = [make_doc(doc_id=str(i), text=t) for i, t in enumerate(texts)]
+    both, alone = DetectLangFn(), DetectLangFn(LangConfig(second_model="none"))
+    assert [d["lang"] for doc in docs for d in both.process(doc)] == ["ti"] * 3
+    assert [d["lang"] for doc in docs for d in alone.process(doc)] == ["am"] * 3
+    assert both._holder is not None and both._holder.second is not None
+    assert alone._holder is not None and alone._holder.second is None
