@@ -104,8 +104,9 @@ class LangConfig:
     second_focus_score: float = 0.5  # ... in a focus language that turns a weak, unconfirmed first answer into "und"
     second_below: float = 0.95  # confident first answers listed in second_neighbours under this are checked
     second_neighbours: dict[str, str] = dataclasses.field(  # first code -> second codes ("a,b") that may replace it
-        default_factory=lambda: {"vi": "ig", "fi": "om"}
+        default_factory=lambda: {"am": "ti", "en": "pcm", "vi": "ig", "fi": "om"}
     )
+    second_always: list[str] = dataclasses.field(default_factory=lambda: ["am"])  # neighbours checked at any score
     second_contrast: list[str] = dataclasses.field(default_factory=lambda: ["en", "fr", "pcm"])  # not focus languages
 
     def __post_init__(self) -> None:
@@ -119,9 +120,10 @@ class LangConfig:
             object.__setattr__(self, "second_model", None)
         if not isinstance(self.second_neighbours, dict):
             raise ConfigError("lang.second_neighbours: a mapping of code -> codes, e.g. {vi: ig, fi: 'om,so'}")
-        if not isinstance(self.second_contrast, (list, tuple)):
-            raise ConfigError("lang.second_contrast: a list of codes, e.g. [en, fr, pcm]")
-        object.__setattr__(self, "second_contrast", [str(c) for c in self.second_contrast])
+        for name in ("second_contrast", "second_always"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ConfigError(f"lang.{name}: a list of codes, e.g. [en, fr]")
+            object.__setattr__(self, name, [str(c) for c in getattr(self, name)])
 
     def validate(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, "lang.threshold must be in [0, 1]")

@@ -45,6 +45,7 @@ __all__ = [
     "BUNDLED_MODEL",
     "BUNDLED_SECOND_MODEL",
     "DEFAULT_LABEL_MAP",
+    "DEFAULT_ALWAYS",
     "DEFAULT_CONTRAST",
     "DEFAULT_NEIGHBOURS",
     "LABEL_PREFIX",
@@ -290,11 +291,14 @@ def decide(
     return LangResult(lang, score, alt, None if alt_score is None else min(float(alt_score), 1.0))
 
 
-# Confident lid.176 answers for texts in a language it does not know, and the second-model language that may
-# replace each (MasakhaNEWS dev/test: Igbo is called ``vi`` at 0.5-1.0, Oromo ``fi`` at 0.5-0.6). See docs/lang.md.
-DEFAULT_NEIGHBOURS: dict[str, tuple[str, ...]] = {"vi": ("ig",), "fi": ("om",)}
-# Languages in the bundled second model only as contrast (it must tell Pidgin from English): its answering them
-# is no sign that a text is in one of the languages it was trained for.
+# lid.176 answers that may hide a language it does not know, and the second-model codes that may replace each
+# (MasakhaNEWS dev/test: Tigrinya is called ``am`` at 1.0, Nigerian Pidgin ``en`` at 0.5-0.94, Igbo ``vi`` at 0.5-1.0,
+# Oromo ``fi`` at 0.5-0.6). See docs/lang.md.
+DEFAULT_NEIGHBOURS: dict[str, tuple[str, ...]] = {"am": ("ti",), "en": ("pcm",), "vi": ("ig",), "fi": ("om",)}
+# Neighbours checked whatever their score (the others only under ``SecondRule.below``).
+DEFAULT_ALWAYS: tuple[str, ...] = ("am",)
+# Languages in the bundled second model as contrast (it must tell Pidgin from English), and Pidgin itself, which
+# it answers for short Germanic and Romance texts: its naming them is no sign of an African-language text.
 DEFAULT_CONTRAST: tuple[str, ...] = ("en", "fr", "pcm")
 
 
@@ -309,6 +313,7 @@ class SecondRule:
             unconfirmed weak first answer ``und``.
         below: confident first answers listed in ``neighbours`` and scored under this are checked.
         neighbours: first-model code -> second-model codes that may replace it when it is confident.
+        always: neighbours checked at any score.
         contrast: second-model codes that are not its focus.
     """
 
@@ -317,23 +322,20 @@ class SecondRule:
     focus_score: float = 0.5
     below: float = 0.95
     neighbours: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_NEIGHBOURS))
+    always: Sequence[str] = DEFAULT_ALWAYS
     contrast: Sequence[str] = DEFAULT_CONTRAST
 
 
-def needs_second(first: LangResult, second_codes: frozenset[str], trust_score: float, rule: SecondRule) -> bool:
+def needs_second(first: LangResult, trust_score: float, rule: SecondRule) -> bool:
     """Whether the first model's answer is checked by the second model.
 
-    Checked: ``und`` and unsure answers (under ``trust_score``: the chunk rule decided), answers in one of the
-    second model's languages (``am`` may be Tigrinya, ``en`` Nigerian Pidgin, ``sw`` Kirundi), and answers listed
-    in ``rule.neighbours`` scored under ``rule.below``. Other confident answers are final without a second
-    prediction (most texts in well-resourced languages).
+    Checked: ``und`` and unsure answers (under ``trust_score``: the chunk rule decided), and answers listed in
+    ``rule.neighbours`` scored under ``rule.below`` (or listed in ``rule.always``). Other confident answers, e.g.
+    English at 0.95 or more, are final without a second prediction.
     """
-    return (
-        first.lang == UNDETERMINED
-        or first.score < trust_score
-        or first.lang in second_codes
-        or (first.lang in rule.neighbours and first.score < rule.below)
-    )
+    if first.lang == UNDETERMINED or first.score < trust_score:
+        return True
+    return first.lang in rule.neighbours and (first.score < rule.below or first.lang in rule.always)
 
 
 def combine(
@@ -354,13 +356,12 @@ def combine(
 
     1. a second answer equal to the first at ``confirm_score`` or more confirms it;
     2. an unsure first answer (``und`` or under ``trust_score``) is replaced by a second answer at ``min_score``;
-    3. a confident first answer is replaced by a second answer at ``confirm_score`` in a language the first model
-       cannot answer, when the first answer is one of the second model's languages (``am`` -> ``ti``, ``en`` ->
-       ``pcm``) or ``neighbours`` lists the pair (``vi`` -> ``ig``);
-    4. a weak first answer (unsure, or a listed neighbour under ``below``) left standing becomes ``und`` when it is
-       one of the second model's languages (which it knows well and did not confirm), or when the second model
-       names one of its focus languages at ``focus_score``: a text in an African language neither model knows gets
-       ``und``, not lid.176's near-miss (``sw`` for Hausa, ``rm`` for Lingala, ``vi`` for Igbo);
+    3. a confident first answer is replaced by a second answer at ``confirm_score`` that ``neighbours`` lists for
+       it and the first model cannot answer (``am`` -> ``ti``, ``en`` -> ``pcm``, ``vi`` -> ``ig``);
+    4. an unsure first answer left standing becomes ``und`` when it is one of the second model's languages (which
+       it knows well and did not confirm); an unsure one, or a listed neighbour under ``below``, also when the
+       second model names one of its focus languages at ``focus_score``: a text in an African language neither
+       model knows gets ``und``, not lid.176's near-miss (``sw`` for Hausa, ``rm`` for Lingala, ``vi`` for Igbo);
     5. otherwise the first answer stands.
 
     A second answer that wins must also reach ``threshold`` (or its code's entry in ``thresholds``), as first
@@ -384,7 +385,7 @@ def combine(
         and not unsure
         and second.score >= rule.confirm_score
         and second.lang not in first_codes
-        and (first.lang in second_codes or second.lang in rule.neighbours.get(first.lang, ()))
+        and second.lang in rule.neighbours.get(first.lang, ())
     )
     if replace:
         if second.score < (thresholds or {}).get(second.lang, threshold):
@@ -392,7 +393,7 @@ def combine(
         return second
     weak = unsure or (first.lang in rule.neighbours and first.score < rule.below)
     focus = known and second.lang not in rule.contrast and second.score >= rule.focus_score
-    if weak and first.lang != UNDETERMINED and (first.lang in second_codes or focus):
+    if first.lang != UNDETERMINED and ((unsure and first.lang in second_codes) or (weak and focus)):
         return dataclasses.replace(first, lang=UNDETERMINED)
     return first
 
@@ -739,7 +740,7 @@ def detect(
     if second is None:
         return first
     rule = second_rule or _DEFAULT_RULE
-    if not needs_second(first, second.codes, trust_score, rule):
+    if not needs_second(first, trust_score, rule):
         return first
     return combine(
         first, second.predict(prepared), model.code_set, second.codes, trust_score, rule, threshold, thresholds

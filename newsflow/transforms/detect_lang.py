@@ -49,6 +49,7 @@ def second_rule(cfg: LangConfig) -> SecondRule:
         focus_score=cfg.second_focus_score,
         below=cfg.second_below,
         neighbours=cfg.neighbours(),
+        always=tuple(cfg.second_always),
         contrast=tuple(cfg.second_contrast),
     )
 

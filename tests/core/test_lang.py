@@ -368,16 +368,16 @@ def _combine(first: L.LangResult, second: L.LangResult, rule: L.SecondRule = RUL
     return L.combine(first, second, FIRST_CODES, SECOND_CODES, 0.5, rule)
 
 
-def test_needs_second_checks_weak_and_shared_answers_only() -> None:
+def test_needs_second_checks_weak_answers_and_listed_neighbours_only() -> None:
     def needs(first: L.LangResult) -> bool:
-        return L.needs_second(first, SECOND_CODES, 0.5, RULE)
+        return L.needs_second(first, 0.5, RULE)
 
     assert needs(_r("und", 0.2))
-    assert needs(_r("de", 0.3))  # the chunk rule decided: unsure
-    assert needs(_r("am", 1.0)) and needs(_r("en", 0.99))  # may be Tigrinya / Pidgin
-    assert needs(_r("vi", 0.8))  # a listed neighbour under `below`
-    assert not needs(_r("vi", 0.99))
-    assert not needs(_r("de", 0.8)) and not needs(_r("ja", 1.0))
+    assert needs(_r("de", 0.3)) and needs(_r("sw", 0.4))  # the chunk rule decided: unsure
+    assert needs(_r("am", 1.0))  # may be Tigrinya, at any score
+    assert needs(_r("en", 0.8)) and needs(_r("vi", 0.8))  # listed neighbours under `below`
+    assert not needs(_r("en", 0.97)) and not needs(_r("vi", 0.99))
+    assert not needs(_r("de", 0.8)) and not needs(_r("ja", 1.0)) and not needs(_r("sw", 0.9))
 
 
 def test_combine_confirms_and_replaces_unsure_answers() -> None:
@@ -394,7 +394,10 @@ def test_combine_replaces_a_confident_answer_only_by_a_new_language_of_a_listed_
     assert _combine(_r("vi", 0.7), _r("ig", 0.96)).lang == "ig"
     assert _combine(_r("fr", 0.9), _r("en", 0.999)).lang == "fr"  # the first model knows English
     assert _combine(_r("de", 0.8), _r("pcm", 0.999)).lang == "de"  # de -> pcm is no listed pair
+    assert _combine(_r("en", 0.97), _r("ha", 0.999)).lang == "en"  # en -> ha is no listed pair
+    assert _combine(_r("en", 0.8), _r("ha", 0.999)).lang == "und"  # ... and a weak en is doubted
     assert _combine(_r("am", 1.0), _r("ti", 0.9)).lang == "am"  # under confirm_score
+    assert _combine(_r("en", 0.9), _r("en", 0.6)).lang == "en"  # a confident answer needs no confirmation
 
 
 def test_combine_answers_und_for_weak_unconfirmed_answers() -> None:
@@ -423,8 +426,9 @@ def test_second_rule_settings_change_the_outcome() -> None:
     assert _combine(_r("am", 1.0), _r("ti", 0.999), strict).lang == "am"
     assert _combine(_r("rm", 0.2), _r("ln", 0.9), strict).lang == "rm"
     none = L.SecondRule(neighbours={})
-    assert not L.needs_second(_r("vi", 0.8), SECOND_CODES, 0.5, none)
+    assert not L.needs_second(_r("vi", 0.8), 0.5, none) and not L.needs_second(_r("am", 1.0), 0.5, none)
     assert _combine(_r("vi", 0.7), _r("ig", 0.99), none).lang == "vi"
+    assert not L.needs_second(_r("am", 1.0), 0.5, L.SecondRule(always=()))
 
 
 @pytest.fixture(scope="module")
