@@ -23,6 +23,7 @@ without the second model, so the two settings compare on the same texts; the lan
 second model knows (``lingua2_*``) and those no model knows (``lingua0_wrong``: share given a code)
 are summarised apart.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,35 @@ from newsflow.transforms.detect_lang import load_second, second_rule  # noqa: E4
 
 KNOWN = {"eng": "en", "fra": "fr", "swa": "sw", "som": "so", "yor": "yo", "amh": "am"}
 UNKNOWN = ["hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "tir", "xho"]
-UNKNOWN_CODES = {"hau": "ha", "ibo": "ig", "lin": "ln", "lug": "lg", "orm": "om", "pcm": "pcm", "run": "rn",
-                 "sna": "sn", "tir": "ti", "xho": "xh"}
+UNKNOWN_CODES = {
+    "hau": "ha",
+    "ibo": "ig",
+    "lin": "ln",
+    "lug": "lg",
+    "orm": "om",
+    "pcm": "pcm",
+    "run": "rn",
+    "sna": "sn",
+    "tir": "ti",
+    "xho": "xh",
+}
 LINGUA_GOLD = {"nb": "no"}  # Lingua's Bokmal file vs lid.176's `no`
 BABEL_GOLD: dict[str, str] = {}
+
+
+FIELDS = (
+    "threshold",
+    "min_chars",
+    "max_chars",
+    "chunk_words",
+    "prior_weight",
+    "trust_score",
+    "min_ratio",
+    "second_min_score",
+    "second_confirm_score",
+    "second_focus_score",
+    "second_below",
+)
 
 
 def shared_dir(arg: str | None) -> Path:
@@ -141,9 +167,14 @@ class Scorer:
         if n < max(cfg.min_chars, 1) or len(whole) == 0:
             return UNDETERMINED
         first = decide_chunks(
-            whole, lambda: self.probs(text, cfg.chunk_words, cfg.max_chars)[0], self.model,
-            threshold=cfg.threshold, thresholds=cfg.thresholds, prior_weight=cfg.prior_weight,
-            trust_score=cfg.trust_score, min_ratio=cfg.min_ratio,
+            whole,
+            lambda: self.probs(text, cfg.chunk_words, cfg.max_chars)[0],
+            self.model,
+            threshold=cfg.threshold,
+            thresholds=cfg.thresholds,
+            prior_weight=cfg.prior_weight,
+            trust_score=cfg.trust_score,
+            min_ratio=cfg.min_ratio,
         )
         rule = second_rule(cfg)
         if self.second is None or not needs_second(first, cfg.trust_score, rule):
@@ -235,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--second-model", default=None, help="bundled (default), none, or a model path")
     defaults = LangConfig()
-    for field in ("threshold", "min_chars", "max_chars", "chunk_words", "prior_weight", "trust_score", "min_ratio"):
+    for field in FIELDS:
         ap.add_argument("--" + field.replace("_", "-"), type=type(getattr(defaults, field)), default=None)
     args = ap.parse_args(argv)
     root = shared_dir(args.shared) / "corpora"
@@ -252,11 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         }
     if "babel" in wanted:
         corpora["babel"] = {k: v[:: args.every] for k, v in read_babel(root / "babel-briefings-sample").items()}
-    overrides = {
-        k: getattr(args, k)
-        for k in ("threshold", "min_chars", "max_chars", "chunk_words", "prior_weight", "trust_score", "min_ratio")
-        if getattr(args, k) is not None
-    }
+    overrides = {k: getattr(args, k) for k in FIELDS if getattr(args, k) is not None}
     if args.second_model is not None:
         overrides["second_model"] = None if args.second_model.lower() == "none" else args.second_model
     base = dataclasses.replace(defaults, **overrides)

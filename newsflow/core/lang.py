@@ -23,7 +23,10 @@ How a text is decided (see docs/lang.md for the measurements behind each step):
    ``lang_score``, ``lang_alt`` / ``lang_alt_score``) and answers ``und`` when the score is under the
    threshold (per code from ``thresholds`` or the global ``threshold``) or not ``min_ratio`` times the
    runner-up's. A prepared text shorter than ``min_chars`` is ``und`` with score 0.
+5. With a second model (:class:`SecondModel`, the bundled lid.africa16.ftz for ten African languages lid.176
+   does not know), :func:`needs_second` picks the answers it checks and :func:`combine` merges its answer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,6 +81,7 @@ BUNDLED_SECOND_MODEL = "lid.africa16.ftz"
 # is dropped and a 639-3 code that has a 639-1 equivalent is replaced by it. This table lists the
 # 639-3 -> 639-1 pairs (individual and macro-language codes) for the languages lid.176 knows, plus
 # lid.176's own deprecated codes.
+# fmt: off
 _ISO3_TO_ISO1 = {
     "afr": "af", "amh": "am", "ara": "ar", "arb": "ar", "arg": "an", "asm": "as", "ava": "av", "aze": "az",
     "azj": "az", "bak": "ba", "bel": "be", "ben": "bn", "bod": "bo", "bos": "bs", "bre": "br", "bul": "bg",
@@ -101,6 +105,7 @@ _ISO3_TO_ISO1 = {
     "nya": "ny", "sot": "st", "tsn": "tn", "tso": "ts", "wol": "wo", "ful": "ff", "kik": "ki", "lua": "lu",
     "bam": "bm", "ewe": "ee", "twi": "tw", "aka": "ak", "mri": "mi", "smo": "sm", "ton": "to", "fij": "fj",
 }
+# fmt: on
 # lid.176 answers these deprecated codes; map them to the current ones.
 DEFAULT_LABEL_MAP: dict[str, str] = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
 
@@ -558,8 +563,13 @@ class LangModel:
 
     def _agrees_with_predict(self) -> bool:
         """Check the numpy path against ``predict(k=-1)`` on a few texts (a safety net for unknown builds)."""
-        probes = ["the government announced a new budget", "le gouvernement a annoncé un nouveau budget",
-                  "dalka ayaa lagu soo rogay xayiraado", "правительство объявило", "a"]
+        probes = [
+            "the government announced a new budget",
+            "le gouvernement a annoncé un nouveau budget",
+            "dalka ayaa lagu soo rogay xayiraado",
+            "правительство объявило",
+            "a",
+        ]
         fast = self.chunk_probs(probes)
         self._hs, hs = None, self._hs
         slow = self.chunk_probs(probes)
@@ -733,8 +743,13 @@ def detect(
         return LangResult(UNDETERMINED, 0.0, None, None)
     whole, chunks = model.text_probs(prepared, chunk_size)
     first = decide_chunks(
-        whole, chunks, model,
-        threshold=threshold, thresholds=thresholds, prior_weight=prior_weight, trust_score=trust_score,
+        whole,
+        chunks,
+        model,
+        threshold=threshold,
+        thresholds=thresholds,
+        prior_weight=prior_weight,
+        trust_score=trust_score,
         min_ratio=min_ratio,
     )
     if second is None:

@@ -7,6 +7,7 @@ predictions are serialised by a lock) and never pickled with the DoFn.
 
 Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

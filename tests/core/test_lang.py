@@ -1,4 +1,5 @@
 """Unit tests of newsflow.core.lang: text preparation, decision rule, code mapping, model loading."""
+
 from __future__ import annotations
 
 import hashlib
@@ -107,9 +108,15 @@ def test_numpy_and_predict_paths_decide_alike(model: L.LangModel) -> None:
     small._CACHE_WORDS = 64  # the word cache is emptied many times over; the longest text does not fit at all
     small._sums, small._counts = small._sums[:64], small._counts[:64]
     cfg = LangConfig()
-    kwargs = dict(threshold=cfg.threshold, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
-                  chunk_size=cfg.chunk_words, prior_weight=cfg.prior_weight, trust_score=cfg.trust_score,
-                  min_ratio=cfg.min_ratio)
+    kwargs = dict(
+        threshold=cfg.threshold,
+        min_chars=cfg.min_chars,
+        max_chars=cfg.max_chars,
+        chunk_size=cfg.chunk_words,
+        prior_weight=cfg.prior_weight,
+        trust_score=cfg.trust_score,
+        min_ratio=cfg.min_ratio,
+    )
     for text in [*CLEAR.values(), SOMALI, SOMALI + " " + CLEAR["en"], SOMALI + " " + SOMALI.upper()]:
         a, b, c = L.detect(text, model, **kwargs), L.detect(text, slow, **kwargs), L.detect(text, small, **kwargs)
         assert a == c
@@ -216,9 +223,37 @@ def _reference_prepare(text: str, max_chars: int | None) -> str:
     return out
 
 
-PIECES = ["Alpha", "beta", "ΟΔΟΣ", "ὈΔΥΣΣΕΎΣ", "ẹ́", "e\u0301", "İstanbul", "½", "x²", "𝐀𝐁", "𐐀𐐨", "中文", "नमस्ते",
-          "42", "_", "#tag", "@bob", "me@x.com", "http://a.b/c", "WWW.X.ORG", "ftp://z", "!?", " ", "  ", "\n", "\t",
-          "\u00a0", "\u2028", "\u0301"]
+PIECES = [
+    "Alpha",
+    "beta",
+    "ΟΔΟΣ",
+    "ὈΔΥΣΣΕΎΣ",
+    "ẹ́",
+    "e\u0301",
+    "İstanbul",
+    "½",
+    "x²",
+    "𝐀𝐁",
+    "𐐀𐐨",
+    "中文",
+    "नमस्ते",
+    "42",
+    "_",
+    "#tag",
+    "@bob",
+    "me@x.com",
+    "http://a.b/c",
+    "WWW.X.ORG",
+    "ftp://z",
+    "!?",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "\u00a0",
+    "\u2028",
+    "\u0301",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -307,9 +342,17 @@ def test_seed_document_is_french(model: L.LangModel, seed_bytes: bytes) -> None:
     lines = seed_bytes.decode("utf-8").splitlines()
     body = "\n".join(lines[1:-2])  # header, hashtag line and trailer left out
     cfg = LangConfig()
-    res = L.detect(body, model, threshold=cfg.threshold, min_chars=cfg.min_chars, max_chars=cfg.max_chars,
-                   chunk_size=cfg.chunk_words, prior_weight=cfg.prior_weight, trust_score=cfg.trust_score,
-                   min_ratio=cfg.min_ratio)
+    res = L.detect(
+        body,
+        model,
+        threshold=cfg.threshold,
+        min_chars=cfg.min_chars,
+        max_chars=cfg.max_chars,
+        chunk_size=cfg.chunk_words,
+        prior_weight=cfg.prior_weight,
+        trust_score=cfg.trust_score,
+        min_ratio=cfg.min_ratio,
+    )
     assert res.lang == "fr" and res.score > 0.9
 
 
@@ -335,15 +378,28 @@ def test_label_map_collapse_through_model(model: L.LangModel) -> None:
 
 def test_lang_config_defaults_and_validation(tmp_path) -> None:
     cfg = LangConfig()
-    got = (cfg.threshold, cfg.min_chars, cfg.max_chars, cfg.chunk_words, cfg.prior_weight, cfg.trust_score,
-           cfg.min_ratio, cfg.use_hashtags)
+    got = (
+        cfg.threshold,
+        cfg.min_chars,
+        cfg.max_chars,
+        cfg.chunk_words,
+        cfg.prior_weight,
+        cfg.trust_score,
+        cfg.min_ratio,
+        cfg.use_hashtags,
+    )
     assert got == (0.15, 20, 2000, 5, 1.0, 0.5, 1.2, False)
     path = tmp_path / "c.yaml"
     path.write_text("lang:\n  thresholds: {en: 0.3}\n  label_map: {ms: id}\n", encoding="utf-8")
     loaded = load_config(path).lang
     assert loaded.thresholds == {"en": 0.3} and loaded.label_map == {"ms": "id"}
-    bad_values = ({"threshold": 1.5}, {"chunk_words": -1}, {"prior_weight": 2.0}, {"thresholds": {"en": 3}},
-                  {"min_ratio": 0.5})
+    bad_values = (
+        {"threshold": 1.5},
+        {"chunk_words": -1},
+        {"prior_weight": 2.0},
+        {"thresholds": {"en": 3}},
+        {"min_ratio": 0.5},
+    )
     for bad in bad_values:
         with pytest.raises(ConfigError):
             LangConfig(**bad).validate()
@@ -457,8 +513,24 @@ def _dev_sample(shared_dir, lang3: str, every: int = 7) -> list[str]:
         return [row["text"] for row in csv.DictReader(fh, delimiter="\t")][::every]
 
 
-MN_CODES = {"amh": "am", "eng": "en", "fra": "fr", "hau": "ha", "ibo": "ig", "lin": "ln", "lug": "lg", "orm": "om",
-            "pcm": "pcm", "run": "rn", "sna": "sn", "som": "so", "swa": "sw", "tir": "ti", "xho": "xh", "yor": "yo"}
+MN_CODES = {
+    "amh": "am",
+    "eng": "en",
+    "fra": "fr",
+    "hau": "ha",
+    "ibo": "ig",
+    "lin": "ln",
+    "lug": "lg",
+    "orm": "om",
+    "pcm": "pcm",
+    "run": "rn",
+    "sna": "sn",
+    "som": "so",
+    "swa": "sw",
+    "tir": "ti",
+    "xho": "xh",
+    "yor": "yo",
+}
 
 
 def test_two_models_tag_every_masakhanews_language(shared_dir, model: L.LangModel, second: L.SecondModel) -> None:

@@ -1,4 +1,5 @@
 """DetectLang over Doc dicts: the language fields, abstention, pickling, the disabled switch."""
+
 from __future__ import annotations
 
 import pickle
