@@ -156,12 +156,15 @@ class LangResult:
         score: share of the best label after prior correction, in [0, 1] (0.0 for a text too short).
         alt: runner-up code (``None`` when there is none).
         alt_score: its share (``None`` when there is none).
+        source: which step decided: ``first`` (the first model's decision stands), ``second`` (the second
+            model's answer replaced it) or ``second_und`` (the second model's doubt made it ``und``).
     """
 
     lang: str
     score: float
     alt: str | None
     alt_score: float | None
+    source: str = "first"
 
 
 def prepare_text(text: str, max_chars: int | None = None) -> str:
@@ -394,12 +397,12 @@ def combine(
     )
     if replace:
         if second.score < (thresholds or {}).get(second.lang, threshold):
-            return dataclasses.replace(second, lang=UNDETERMINED)
-        return second
+            return dataclasses.replace(second, lang=UNDETERMINED, source="second_und")
+        return dataclasses.replace(second, source="second")
     weak = unsure or (first.lang in rule.neighbours and first.score < rule.below)
     focus = known and second.lang not in rule.contrast and second.score >= rule.focus_score
     if first.lang != UNDETERMINED and ((unsure and first.lang in second_codes) or (weak and focus)):
-        return dataclasses.replace(first, lang=UNDETERMINED)
+        return dataclasses.replace(first, lang=UNDETERMINED, source="second_und")
     return first
 
 

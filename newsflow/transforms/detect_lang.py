@@ -5,7 +5,9 @@ A thin Beam wrapper around :func:`newsflow.core.lang.detect`; the rule and its m
 :class:`apache_beam.utils.shared.Shared` (all DoFn instances and threads of a process share it; its
 predictions are serialised by a lock) and never pickled with the DoFn.
 
-Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``.
+Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``, and for the second model
+``lang_second_replaced`` (its answer replaced the first model's) and ``lang_second_und`` (its doubt made the
+answer ``und``).
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class DetectLangFn(beam.DoFn):
         self._holder = self._shared.acquire(self._load, tag=tag)
         self._detected = Metrics.counter(_NAMESPACE, "lang_detected")
         self._und = Metrics.counter(_NAMESPACE, "lang_und")
+        self._second = {
+            "second": Metrics.counter(_NAMESPACE, "lang_second_replaced"),
+            "second_und": Metrics.counter(_NAMESPACE, "lang_second_und"),
+        }
         self._use_hashtags = cfg.use_hashtags
         self._options = detect_options(cfg)  # read from the config once instead of per element
 
@@ -113,6 +119,8 @@ class DetectLangFn(beam.DoFn):
         text = doc_text(doc, self._use_hashtags)
         result: LangResult = detect(text, holder.model, second=holder.second, **self._options)
         (self._und if result.lang == UNDETERMINED else self._detected).inc()
+        if result.source in self._second:
+            self._second[result.source].inc()
         yield {
             **doc,
             "lang": result.lang,

@@ -439,8 +439,9 @@ def test_needs_second_checks_weak_answers_and_listed_neighbours_only() -> None:
 def test_combine_confirms_and_replaces_unsure_answers() -> None:
     first = _r("en", 0.9, "pcm", 0.05)
     assert _combine(first, _r("en", 0.99, "pcm", 0.01)) is first
-    assert _combine(_r("und", 0.2), _r("ha", 0.995, "sw", 0.004)) == _r("ha", 0.995, "sw", 0.004)
-    assert _combine(_r("sw", 0.3), _r("rn", 0.999)) == _r("rn", 0.999)
+    replaced = L.LangResult("ha", 0.995, "sw", 0.004, source="second")
+    assert _combine(_r("und", 0.2), _r("ha", 0.995, "sw", 0.004)) == replaced
+    assert _combine(_r("sw", 0.3), _r("rn", 0.999)) == L.LangResult("rn", 0.999, None, None, "second")
     assert _combine(_r("und", 0.2), _r("ha", 0.95)).lang == "und"  # under min_score: not enough alone
 
 
@@ -458,7 +459,7 @@ def test_combine_replaces_a_confident_answer_only_by_a_new_language_of_a_listed_
 
 def test_combine_answers_und_for_weak_unconfirmed_answers() -> None:
     # an unsure answer in one of the second model's languages must be confirmed by it
-    assert _combine(_r("sw", 0.3, "rn", 0.2), _r("sw", 0.6)) == _r("und", 0.3, "rn", 0.2)
+    assert _combine(_r("sw", 0.3, "rn", 0.2), _r("sw", 0.6)) == L.LangResult("und", 0.3, "rn", 0.2, "second_und")
     assert _combine(_r("yo", 0.3), _r("ig", 0.7)).lang == "und"
     # a near-miss in another language stands unless the second model names one of its focus languages
     assert _combine(_r("rm", 0.2), _r("ln", 0.7)).lang == "und"
@@ -468,6 +469,7 @@ def test_combine_answers_und_for_weak_unconfirmed_answers() -> None:
     assert _combine(_r("de", 0.8), _r("ln", 0.9)).lang == "de"  # confident and no listed pair
     assert _combine(_r("und", 0.1), _r("und", 0.0)).lang == "und"
     assert _combine(_r("rm", 0.2), _r("und", 0.0)).lang == "rm"  # no second answer: nothing to go on
+    assert _combine(_r("rm", 0.2), _r("und", 0.0)).source == "first"
 
 
 def test_a_winning_second_answer_must_reach_the_thresholds() -> None:
