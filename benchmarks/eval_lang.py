@@ -13,11 +13,17 @@ Examples::
     python benchmarks/eval_lang.py --chunk-words 0 --prior-weight 0 --threshold 0 --min-chars 0
                                                          # plain fastText top-1, for comparison
     python benchmarks/eval_lang.py --grid                # a small grid of rule settings (summary lines)
+    python benchmarks/eval_lang.py --second-model none   # lid.176 alone (the rule before the second model)
 
 Accuracy counts an answer right when its code equals the corpus label after the code mapping
-(Lingua ``nb`` is lid.176's ``no``); ``und`` answers count as abstained. For the MasakhaNEWS
-languages lid.176 does not know, the right answer is ``und``; the table shows what was answered.
+(Lingua ``nb`` is lid.176's ``no``); ``und`` answers count as abstained. A MasakhaNEWS language
+that no loaded model can answer has ``und`` as its right answer; the table shows what was answered.
+The Lingua summary (``lingua_acc``/``lingua_und``) covers the languages lid.176 can answer, with or
+without the second model, so the two settings compare on the same texts; the languages only the
+second model knows (``lingua2_*``) and those no model knows (``lingua0_wrong``: share given a code)
+are summarised apart.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,15 +46,47 @@ from newsflow.config import LangConfig  # noqa: E402
 from newsflow.core.lang import (  # noqa: E402
     UNDETERMINED,
     LangModel,
+    LangResult,
+    SecondModel,
     chunk_words,
+    combine,
     decide_chunks,
+    needs_second,
     prepare_text,
 )
+from newsflow.transforms.detect_lang import load_second, second_rule  # noqa: E402
 
 KNOWN = {"eng": "en", "fra": "fr", "swa": "sw", "som": "so", "yor": "yo", "amh": "am"}
 UNKNOWN = ["hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "tir", "xho"]
+UNKNOWN_CODES = {
+    "hau": "ha",
+    "ibo": "ig",
+    "lin": "ln",
+    "lug": "lg",
+    "orm": "om",
+    "pcm": "pcm",
+    "run": "rn",
+    "sna": "sn",
+    "tir": "ti",
+    "xho": "xh",
+}
 LINGUA_GOLD = {"nb": "no"}  # Lingua's Bokmal file vs lid.176's `no`
 BABEL_GOLD: dict[str, str] = {}
+
+
+FIELDS = (
+    "threshold",
+    "min_chars",
+    "max_chars",
+    "chunk_words",
+    "prior_weight",
+    "trust_score",
+    "min_ratio",
+    "second_min_score",
+    "second_confirm_score",
+    "second_focus_score",
+    "second_below",
+)
 
 
 def shared_dir(arg: str | None) -> Path:
@@ -90,9 +128,22 @@ def read_babel(root: Path) -> dict[str, list[str]]:
 class Scorer:
     """Caches per-chunk model distributions so several thresholds/prior weights cost nothing extra."""
 
-    def __init__(self, model: LangModel) -> None:
+    def __init__(self, model: LangModel, second: SecondModel | None = None) -> None:
         self.model = model
+        self.second = second
         self._cache: dict[tuple[str, int, int], tuple[np.ndarray, int]] = {}
+        self._second: dict[tuple[str, int], LangResult] = {}
+
+    def codes(self) -> set[str]:
+        """Every code a loaded model can answer."""
+        return set(self.model.codes) | set(self.second.codes if self.second else ())
+
+    def second_answer(self, text: str, max_chars: int) -> LangResult:
+        assert self.second is not None
+        key = (text, max_chars)
+        if key not in self._second:
+            self._second[key] = self.second.predict(prepare_text(text, max_chars))
+        return self._second[key]
 
     def probs(self, text: str, chunk: int, max_chars: int) -> tuple[np.ndarray, int]:
         key = (text, chunk, max_chars)
@@ -111,13 +162,26 @@ class Scorer:
         return self._cache[key]
 
     def answer(self, text: str, cfg: LangConfig) -> str:
+        """What :func:`~newsflow.core.lang.detect` answers for ``text`` under ``cfg`` (model calls cached)."""
         whole, n = self.top(text, cfg.max_chars)
         if n < max(cfg.min_chars, 1) or len(whole) == 0:
             return UNDETERMINED
-        return decide_chunks(
-            whole, lambda: self.probs(text, cfg.chunk_words, cfg.max_chars)[0], self.model,
-            threshold=cfg.threshold, thresholds=cfg.thresholds, prior_weight=cfg.prior_weight,
-            trust_score=cfg.trust_score, min_ratio=cfg.min_ratio,
+        first = decide_chunks(
+            whole,
+            lambda: self.probs(text, cfg.chunk_words, cfg.max_chars)[0],
+            self.model,
+            threshold=cfg.threshold,
+            thresholds=cfg.thresholds,
+            prior_weight=cfg.prior_weight,
+            trust_score=cfg.trust_score,
+            min_ratio=cfg.min_ratio,
+        )
+        rule = second_rule(cfg)
+        if self.second is None or not needs_second(first, cfg.trust_score, rule):
+            return first.lang
+        second = self.second_answer(text, cfg.max_chars)
+        return combine(
+            first, second, self.model.code_set, self.second.codes, cfg.trust_score, rule, cfg.threshold, cfg.thresholds
         ).lang
 
 
@@ -136,9 +200,12 @@ def evaluate(scorer: Scorer, corpora: dict, cfg: LangConfig, verbose: bool) -> d
     summary: dict[str, float] = {}
     if "masakhanews" in corpora:
         accs, abst = [], []
+        right_all = total_all = 0
         for lang, texts in corpora["masakhanews"].items():
-            gold = KNOWN.get(lang)
+            gold = KNOWN.get(lang) or (UNKNOWN_CODES[lang] if UNKNOWN_CODES[lang] in scorer.codes() else None)
             n, acc, und, counts = score((scorer.answer(t, cfg) for t in texts), gold)
+            right_all += counts[gold] if gold else counts[UNDETERMINED]
+            total_all += n
             if gold:
                 accs.append(acc)
                 abst.append(und)
@@ -151,23 +218,41 @@ def evaluate(scorer: Scorer, corpora: dict, cfg: LangConfig, verbose: bool) -> d
                 print(f"masakhanews {lang:4s} {kind:12s} n={n:5d} acc={acc:.3f} und={und:.3f}  [{top}]")
         summary["mn_known_min_acc"] = min(accs)
         summary["mn_known_max_und"] = max(abst)
+        summary["mn_right_share"] = right_all / max(total_all, 1)
     for name in ("lingua", "babel"):
         if name not in corpora:
             continue
         right = answered = total = 0
+        right2 = answered2 = total2 = wrong0 = total0 = 0
         for lang, texts in corpora[name].items():
             gold = (LINGUA_GOLD if name == "lingua" else BABEL_GOLD).get(lang, lang)
-            if gold not in scorer.model.codes:
-                continue  # a language the model cannot answer
+            if gold not in scorer.codes():  # no loaded model can answer it: every code is wrong
+                n, acc, und, counts = score((scorer.answer(t, cfg) for t in texts), None)
+                total0 += n
+                wrong0 += n - counts[UNDETERMINED]
+                if verbose:
+                    top = ", ".join(f"{k} {v}" for k, v in counts.most_common(3))
+                    print(f"{name} {lang:4s} n={n:4d} unknown     und={und:.3f}  [{top}]")
+                continue
             n, acc, und, counts = score((scorer.answer(t, cfg) for t in texts), gold)
-            total += n
-            answered += n - counts[UNDETERMINED]
-            right += counts[gold]
+            if gold in scorer.model.codes:
+                total += n
+                answered += n - counts[UNDETERMINED]
+                right += counts[gold]
+            else:
+                total2 += n
+                answered2 += n - counts[UNDETERMINED]
+                right2 += counts[gold]
             if verbose:
                 top = ", ".join(f"{k} {v}" for k, v in counts.most_common(3))
                 print(f"{name} {lang:4s} n={n:4d} acc={acc:.3f} und={und:.3f}  [{top}]")
         summary[f"{name}_acc"] = right / max(answered, 1)
         summary[f"{name}_und"] = 1 - answered / max(total, 1)
+        if total2:
+            summary[f"{name}2_acc"] = right2 / max(answered2, 1)
+            summary[f"{name}2_und"] = 1 - answered2 / max(total2, 1)
+        if total0:
+            summary[f"{name}0_wrong"] = wrong0 / total0
     return summary
 
 
@@ -179,8 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--group", type=int, default=3, help="Lingua sentences per text")
     ap.add_argument("--every", type=int, default=1, help="use every n-th text (faster)")
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--second-model", default=None, help="bundled (default), none, or a model path")
     defaults = LangConfig()
-    for field in ("threshold", "min_chars", "max_chars", "chunk_words", "prior_weight", "trust_score", "min_ratio"):
+    for field in FIELDS:
         ap.add_argument("--" + field.replace("_", "-"), type=type(getattr(defaults, field)), default=None)
     args = ap.parse_args(argv)
     root = shared_dir(args.shared) / "corpora"
@@ -197,13 +283,11 @@ def main(argv: list[str] | None = None) -> None:
         }
     if "babel" in wanted:
         corpora["babel"] = {k: v[:: args.every] for k, v in read_babel(root / "babel-briefings-sample").items()}
-    overrides = {
-        k: getattr(args, k)
-        for k in ("threshold", "min_chars", "max_chars", "chunk_words", "prior_weight", "trust_score", "min_ratio")
-        if getattr(args, k) is not None
-    }
+    overrides = {k: getattr(args, k) for k in FIELDS if getattr(args, k) is not None}
+    if args.second_model is not None:
+        overrides["second_model"] = None if args.second_model.lower() == "none" else args.second_model
     base = dataclasses.replace(defaults, **overrides)
-    scorer = Scorer(LangModel(base.model_path, base.label_map))
+    scorer = Scorer(LangModel(base.model_path, base.label_map), load_second(base))
     if not args.grid:
         print(f"settings: {overrides or 'defaults'} -> {base}")
         summary = evaluate(scorer, corpora, base, verbose=True)

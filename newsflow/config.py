@@ -98,6 +98,16 @@ class LangConfig:
     min_ratio: float = 1.2  # "und" unless lang_score >= min_ratio * lang_alt_score (1 = no margin check)
     use_hashtags: bool = False  # append the hashtag words to the body before predicting
     label_map: dict[str, str] = dataclasses.field(default_factory=dict)  # model label/code -> emitted code
+    second_model: str | None = "bundled"  # "bundled" (lid.africa16.ftz), "none"/null (off), or a path/URI
+    second_min_score: float = 0.99  # second-model probability that replaces an unsure first answer
+    second_confirm_score: float = 0.95  # ... that confirms a first answer or replaces a confident one
+    second_focus_score: float = 0.5  # ... in a focus language that turns a weak, unconfirmed first answer into "und"
+    second_below: float = 0.95  # confident first answers listed in second_neighbours under this are checked
+    second_neighbours: dict[str, str] = dataclasses.field(  # first code -> second codes ("a,b") that may replace it
+        default_factory=lambda: {"am": "ti", "en": "pcm", "vi": "ig", "fi": "om"}
+    )
+    second_always: list[str] = dataclasses.field(default_factory=lambda: ["am"])  # neighbours checked at any score
+    second_contrast: list[str] = dataclasses.field(default_factory=lambda: ["en", "fr", "pcm"])  # not focus languages
 
     def __post_init__(self) -> None:
         # YAML mappings arrive with string values; per-code thresholds are numbers.
@@ -106,6 +116,14 @@ class LangConfig:
         except (TypeError, ValueError) as e:
             raise ConfigError("lang.thresholds: every value must be a number") from e
         object.__setattr__(self, "thresholds", thresholds)
+        if isinstance(self.second_model, str) and self.second_model.strip().lower() in ("none", ""):
+            object.__setattr__(self, "second_model", None)
+        if not isinstance(self.second_neighbours, dict):
+            raise ConfigError("lang.second_neighbours: a mapping of code -> codes, e.g. {vi: ig, fi: 'om,so'}")
+        for name in ("second_contrast", "second_always"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ConfigError(f"lang.{name}: a list of codes, e.g. [en, fr]")
+            object.__setattr__(self, name, [str(c) for c in getattr(self, name)])
 
     def validate(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, "lang.threshold must be in [0, 1]")
@@ -116,6 +134,16 @@ class LangConfig:
         _check(0.0 <= self.prior_weight <= 1.0, "lang.prior_weight must be in [0, 1]")
         _check(self.trust_score >= 0.0, "lang.trust_score must be >= 0 (above 1 turns the shortcut off)")
         _check(self.min_ratio >= 1.0, "lang.min_ratio must be >= 1")
+        for name in ("second_min_score", "second_confirm_score", "second_focus_score", "second_below"):
+            _check(0.0 <= getattr(self, name) <= 1.01, f"lang.{name} must be in [0, 1] (1.01 = never)")
+        second = self.second_model
+        if second is not None and second != "bundled" and ("://" not in second or second.startswith("file://")):
+            local = second[len("file://") :] if second.startswith("file://") else second
+            _check(os.path.isfile(local), f"lang.second_model: no such file {second!r} (use bundled, none or a path)")
+
+    def neighbours(self) -> dict[str, tuple[str, ...]]:
+        """``second_neighbours`` with each value split at commas."""
+        return {k: tuple(c.strip() for c in v.split(",") if c.strip()) for k, v in self.second_neighbours.items()}
 
 
 @dataclasses.dataclass(frozen=True)

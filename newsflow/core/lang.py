@@ -23,7 +23,10 @@ How a text is decided (see docs/lang.md for the measurements behind each step):
    ``lang_score``, ``lang_alt`` / ``lang_alt_score``) and answers ``und`` when the score is under the
    threshold (per code from ``thresholds`` or the global ``threshold``) or not ``min_ratio`` times the
    runner-up's. A prepared text shorter than ``min_chars`` is ``und`` with score 0.
+5. With a second model (:class:`SecondModel`, the bundled lid.africa16.ftz for ten African languages lid.176
+   does not know), :func:`needs_second` picks the answers it checks and :func:`combine` merges its answer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,31 +46,42 @@ import numpy as np
 
 __all__ = [
     "BUNDLED_MODEL",
+    "BUNDLED_SECOND_MODEL",
     "DEFAULT_LABEL_MAP",
+    "DEFAULT_ALWAYS",
+    "DEFAULT_CONTRAST",
+    "DEFAULT_NEIGHBOURS",
     "LABEL_PREFIX",
     "UNDETERMINED",
     "LangModel",
     "LangResult",
+    "SecondModel",
+    "SecondRule",
     "aggregate",
     "bundled_model_path",
     "chunk_words",
+    "combine",
     "decide",
     "decide_chunks",
     "detect",
     "load_model",
     "map_label",
+    "needs_second",
     "prepare_text",
 ]
 
 UNDETERMINED = "und"
 LABEL_PREFIX = "__label__"
 BUNDLED_MODEL = "lid.176.ftz"
+# The second model (trained by tools/train_lid.py): 16 MasakhaNEWS languages, 10 of them unknown to lid.176.
+BUNDLED_SECOND_MODEL = "lid.africa16.ftz"
 
 # Codes are ISO 639-1 where one exists (as lid.176 answers), else ISO 639-3. Labels of other models
 # (GlotLID's ``eng_Latn``, NLLB/OpenLID's ``fra_Latn``) are reduced by ``map_label``: the script suffix
 # is dropped and a 639-3 code that has a 639-1 equivalent is replaced by it. This table lists the
 # 639-3 -> 639-1 pairs (individual and macro-language codes) for the languages lid.176 knows, plus
 # lid.176's own deprecated codes.
+# fmt: off
 _ISO3_TO_ISO1 = {
     "afr": "af", "amh": "am", "ara": "ar", "arb": "ar", "arg": "an", "asm": "as", "ava": "av", "aze": "az",
     "azj": "az", "bak": "ba", "bel": "be", "ben": "bn", "bod": "bo", "bos": "bs", "bre": "br", "bul": "bg",
@@ -91,6 +105,7 @@ _ISO3_TO_ISO1 = {
     "nya": "ny", "sot": "st", "tsn": "tn", "tso": "ts", "wol": "wo", "ful": "ff", "kik": "ki", "lua": "lu",
     "bam": "bm", "ewe": "ee", "twi": "tw", "aka": "ak", "mri": "mi", "smo": "sm", "ton": "to", "fij": "fj",
 }
+# fmt: on
 # lid.176 answers these deprecated codes; map them to the current ones.
 DEFAULT_LABEL_MAP: dict[str, str] = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
 
@@ -141,12 +156,15 @@ class LangResult:
         score: share of the best label after prior correction, in [0, 1] (0.0 for a text too short).
         alt: runner-up code (``None`` when there is none).
         alt_score: its share (``None`` when there is none).
+        source: which step decided: ``first`` (the first model's decision stands), ``second`` (the second
+            model's answer replaced it) or ``second_und`` (the second model's doubt made it ``und``).
     """
 
     lang: str
     score: float
     alt: str | None
     alt_score: float | None
+    source: str = "first"
 
 
 def prepare_text(text: str, max_chars: int | None = None) -> str:
@@ -281,12 +299,122 @@ def decide(
     return LangResult(lang, score, alt, None if alt_score is None else min(float(alt_score), 1.0))
 
 
-def bundled_model_path() -> Path:
-    """Path of the lid.176.ftz file shipped inside the package (works from a wheel too)."""
-    ref = importlib.resources.files("newsflow") / "models" / BUNDLED_MODEL
+# lid.176 answers that may hide a language it does not know, and the second-model codes that may replace each
+# (MasakhaNEWS dev/test: Tigrinya is called ``am`` at 1.0, Nigerian Pidgin ``en`` at 0.5-0.94, Igbo ``vi`` at 0.5-1.0,
+# Oromo ``fi`` at 0.5-0.6). See docs/lang.md.
+DEFAULT_NEIGHBOURS: dict[str, tuple[str, ...]] = {"am": ("ti",), "en": ("pcm",), "vi": ("ig",), "fi": ("om",)}
+# Neighbours checked whatever their score (the others only under ``SecondRule.below``).
+DEFAULT_ALWAYS: tuple[str, ...] = ("am",)
+# Languages in the bundled second model as contrast (it must tell Pidgin from English), and Pidgin itself, which
+# it answers for short Germanic and Romance texts: its naming them is no sign of an African-language text.
+DEFAULT_CONTRAST: tuple[str, ...] = ("en", "fr", "pcm")
+
+
+@dataclasses.dataclass(frozen=True)
+class SecondRule:
+    """Settings of the two-model rule (see :func:`needs_second` and :func:`combine`; defaults in LangConfig).
+
+    Attributes:
+        min_score: second-model probability that replaces an unsure first answer.
+        confirm_score: second-model probability that confirms a first answer, or replaces a confident one.
+        focus_score: a second answer in one of its focus languages (not ``contrast``) at least this sure makes an
+            unconfirmed weak first answer ``und``.
+        below: confident first answers listed in ``neighbours`` and scored under this are checked.
+        neighbours: first-model code -> second-model codes that may replace it when it is confident.
+        always: neighbours checked at any score.
+        contrast: second-model codes that are not its focus.
+    """
+
+    min_score: float = 0.99
+    confirm_score: float = 0.95
+    focus_score: float = 0.5
+    below: float = 0.95
+    neighbours: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_NEIGHBOURS))
+    always: Sequence[str] = DEFAULT_ALWAYS
+    contrast: Sequence[str] = DEFAULT_CONTRAST
+
+
+def needs_second(first: LangResult, trust_score: float, rule: SecondRule) -> bool:
+    """Whether the first model's answer is checked by the second model.
+
+    Checked: ``und`` and unsure answers (under ``trust_score``: the chunk rule decided), and answers listed in
+    ``rule.neighbours`` scored under ``rule.below`` (or listed in ``rule.always``). Other confident answers, e.g.
+    English at 0.95 or more, are final without a second prediction.
+    """
+    if first.lang == UNDETERMINED or first.score < trust_score:
+        return True
+    return first.lang in rule.neighbours and (first.score < rule.below or first.lang in rule.always)
+
+
+def combine(
+    first: LangResult,
+    second: LangResult,
+    first_codes: frozenset[str],
+    second_codes: frozenset[str],
+    trust_score: float,
+    rule: SecondRule,
+    threshold: float = 0.0,
+    thresholds: Mapping[str, float] | None = None,
+) -> LangResult:
+    """Merge the first model's decision with the second model's top-2 answer on the same text.
+
+    The second model is often confident on languages it never saw (it calls Catalan ``fr`` at a median 0.94, and
+    Oromo left out of its training ``so`` at 0.996), so it overrules only where the first model leaves room, and its
+    doubt counts as evidence:
+
+    1. a second answer equal to the first at ``confirm_score`` or more confirms it;
+    2. an unsure first answer (``und`` or under ``trust_score``) is replaced by a second answer at ``min_score``;
+    3. a confident first answer is replaced by a second answer at ``confirm_score`` that ``neighbours`` lists for
+       it and the first model cannot answer (``am`` -> ``ti``, ``en`` -> ``pcm``, ``vi`` -> ``ig``);
+    4. an unsure first answer left standing becomes ``und`` when it is one of the second model's languages (which
+       it knows well and did not confirm); an unsure one, or a listed neighbour under ``below``, also when the
+       second model names one of its focus languages at ``focus_score``: a text in an African language neither
+       model knows gets ``und``, not lid.176's near-miss (``sw`` for Hausa, ``rm`` for Lingala, ``vi`` for Igbo);
+    5. otherwise the first answer stands.
+
+    A second answer that wins must also reach ``threshold`` (or its code's entry in ``thresholds``), as first
+    answers must; else the text is ``und``.
+
+    Args:
+        first: the first model's decision (lid.176 with the chunk rule).
+        second: the second model's best and runner-up on the whole prepared text (``und`` when it has none).
+        first_codes: codes the first model can answer.
+        second_codes: codes the second model can answer.
+        trust_score: first answers at least this sure are confident (``detect``'s ``trust_score``).
+        rule: the thresholds and lists.
+        threshold, thresholds: ``detect``'s minimal scores.
+    """
+    known = second.lang != UNDETERMINED
+    unsure = first.lang == UNDETERMINED or first.score < trust_score
+    if known and second.lang == first.lang and second.score >= rule.confirm_score:
+        return first
+    replace = (known and unsure and second.score >= rule.min_score) or (
+        known
+        and not unsure
+        and second.score >= rule.confirm_score
+        and second.lang not in first_codes
+        and second.lang in rule.neighbours.get(first.lang, ())
+    )
+    if replace:
+        if second.score < (thresholds or {}).get(second.lang, threshold):
+            return dataclasses.replace(second, lang=UNDETERMINED, source="second_und")
+        return dataclasses.replace(second, source="second")
+    weak = unsure or (first.lang in rule.neighbours and first.score < rule.below)
+    focus = known and second.lang not in rule.contrast and second.score >= rule.focus_score
+    if first.lang != UNDETERMINED and ((unsure and first.lang in second_codes) or (weak and focus)):
+        return dataclasses.replace(first, lang=UNDETERMINED, source="second_und")
+    return first
+
+
+_DEFAULT_RULE = SecondRule()
+
+
+def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
+    """Path of a model file shipped inside the package (works from a wheel too)."""
+    ref = importlib.resources.files("newsflow") / "models" / name
     path = Path(str(ref))
     if not path.is_file():  # pragma: no cover - a zipped install; fall back to the source tree
-        path = Path(__file__).resolve().parents[1] / "models" / BUNDLED_MODEL
+        path = Path(__file__).resolve().parents[1] / "models" / name
     return path
 
 
@@ -300,12 +428,12 @@ def _local_copy(uri: str) -> str:
     return local
 
 
-def load_model(model_path: str | None = None) -> Any:
-    """Load a fastText model: the bundled lid.176 (``None``), a local path or a Beam filesystem URI."""
+def load_model(model_path: str | None = None, bundled: str = BUNDLED_MODEL) -> Any:
+    """Load a fastText model: the bundled one (``None``), a local path or a Beam filesystem URI."""
     import fasttext
 
     if model_path is None:
-        return fasttext.load_model(str(bundled_model_path()))
+        return fasttext.load_model(str(bundled_model_path(bundled)))
     if "://" in model_path and not model_path.startswith("file://"):
         local = _local_copy(model_path)
         try:
@@ -406,6 +534,7 @@ class LangModel:
         freq = np.asarray(counts, dtype=np.float64)
         self.log_prior = np.log(np.maximum(freq, 1.0) / max(freq.sum(), 1.0))
         self.codes: list[str] = [map_label(label, label_map) for label in self.labels]
+        self.code_set: frozenset[str] = frozenset(self.codes)
         self._lock = threading.Lock()
         self._hs: _HierarchicalSoftmax | None = self._numpy_output(list(counts)) if fast else None
         if self._hs is not None:
@@ -437,8 +566,13 @@ class LangModel:
 
     def _agrees_with_predict(self) -> bool:
         """Check the numpy path against ``predict(k=-1)`` on a few texts (a safety net for unknown builds)."""
-        probes = ["the government announced a new budget", "le gouvernement a annoncé un nouveau budget",
-                  "dalka ayaa lagu soo rogay xayiraado", "правительство объявило", "a"]
+        probes = [
+            "the government announced a new budget",
+            "le gouvernement a annoncé un nouveau budget",
+            "dalka ayaa lagu soo rogay xayiraado",
+            "правительство объявило",
+            "a",
+        ]
         fast = self.chunk_probs(probes)
         self._hs, hs = None, self._hs
         slow = self.chunk_probs(probes)
@@ -537,6 +671,38 @@ class LangModel:
         return self._whole(sums, counts), lambda: self._dist(*_chunk_sums(sums, counts, lengths))
 
 
+class SecondModel:
+    """The model consulted by :func:`combine`: one ``predict(k=2)`` on the whole prepared text.
+
+    Args:
+        model_path: ``None`` for the bundled lid.africa16.ftz, else a path or URI.
+        label_map: extra label -> code entries (see :func:`map_label`).
+        model: an already loaded fastText model (tests); ``model_path`` is then ignored.
+    """
+
+    def __init__(
+        self, model_path: str | None = None, label_map: Mapping[str, str] | None = None, model: Any = None
+    ) -> None:
+        self.model = model if model is not None else load_model(model_path, BUNDLED_SECOND_MODEL)
+        self._label_map = dict(label_map or {})
+        self.codes: frozenset[str] = frozenset(map_label(label, label_map) for label in self.model.get_labels())
+        self._lock = threading.Lock()
+
+    def predict(self, prepared: str) -> LangResult:
+        """Best and runner-up code with their probabilities for a prepared text (``und``, 0 when it has no words)."""
+        if not prepared:
+            return LangResult(UNDETERMINED, 0.0, None, None)
+        with self._lock:
+            labels, probs = self.model.predict(prepared, k=2, threshold=0.0)
+        if not labels:
+            return LangResult(UNDETERMINED, 0.0, None, None)
+        codes = [map_label(label, self._label_map) for label in labels]
+        scores = [min(float(p), 1.0) for p in probs]
+        if len(codes) > 1:
+            return LangResult(codes[0], scores[0], codes[1], scores[1])
+        return LangResult(codes[0], scores[0], None, None)
+
+
 def _chunk_sums(sums: np.ndarray, counts: np.ndarray, lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per-chunk totals of consecutive word rows; chunk ``i`` has ``lengths[i]`` (> 0) words."""
     starts = np.cumsum([0, *lengths[:-1]])
@@ -555,6 +721,8 @@ def detect(
     prior_weight: float = 1.0,
     trust_score: float = 0.5,
     min_ratio: float = 1.0,
+    second: SecondModel | None = None,
+    second_rule: SecondRule | None = None,
 ) -> LangResult:
     """Identify the language of one text (the whole rule; see the module docstring).
 
@@ -570,15 +738,30 @@ def detect(
         trust_score: a plain fastText answer on the whole prepared text with at least this probability
             is kept as is (> 1 disables the shortcut).
         min_ratio: ``und`` unless the best score is at least this many times the runner-up's.
+        second: the second model (``None``: the first model's decision is final).
+        second_rule: thresholds of the two-model rule (``None``: the defaults).
     """
     prepared = prepare_text(text, max_chars)
     if len(prepared) < max(min_chars, 1):
         return LangResult(UNDETERMINED, 0.0, None, None)
     whole, chunks = model.text_probs(prepared, chunk_size)
-    return decide_chunks(
-        whole, chunks, model,
-        threshold=threshold, thresholds=thresholds, prior_weight=prior_weight, trust_score=trust_score,
+    first = decide_chunks(
+        whole,
+        chunks,
+        model,
+        threshold=threshold,
+        thresholds=thresholds,
+        prior_weight=prior_weight,
+        trust_score=trust_score,
         min_ratio=min_ratio,
+    )
+    if second is None:
+        return first
+    rule = second_rule or _DEFAULT_RULE
+    if not needs_second(first, trust_score, rule):
+        return first
+    return combine(
+        first, second.predict(prepared), model.code_set, second.codes, trust_score, rule, threshold, thresholds
     )
 
 

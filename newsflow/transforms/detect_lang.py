@@ -5,8 +5,11 @@ A thin Beam wrapper around :func:`newsflow.core.lang.detect`; the rule and its m
 :class:`apache_beam.utils.shared.Shared` (all DoFn instances and threads of a process share it; its
 predictions are serialised by a lock) and never pickled with the DoFn.
 
-Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``.
+Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``, and for the second model
+``lang_second_replaced`` (its answer replaced the first model's) and ``lang_second_und`` (its doubt made the
+answer ``und``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,19 +20,20 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from newsflow.config import LangConfig
-from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, detect
+from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, SecondModel, SecondRule, detect
 
-__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "detect_options", "doc_text"]
+__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "detect_options", "doc_text", "load_second", "second_rule"]
 
 _NAMESPACE = "newsflow"
 _DEFAULT_CONFIG = LangConfig()
 
 
 class SharedLangModel:
-    """Weak-referenceable holder of a :class:`LangModel`, as :class:`Shared` requires."""
+    """Weak-referenceable holder of a :class:`LangModel` (and the second model, if any), as :class:`Shared` requires."""
 
-    def __init__(self, model: LangModel) -> None:
+    def __init__(self, model: LangModel, second: SecondModel | None = None) -> None:
         self.model = model
+        self.second = second
 
 
 def doc_text(doc: dict[str, Any], use_hashtags: bool) -> str:
@@ -40,8 +44,28 @@ def doc_text(doc: dict[str, Any], use_hashtags: bool) -> str:
     return text
 
 
+def second_rule(cfg: LangConfig) -> SecondRule:
+    """The two-model rule's settings from the ``lang`` settings."""
+    return SecondRule(
+        min_score=cfg.second_min_score,
+        confirm_score=cfg.second_confirm_score,
+        focus_score=cfg.second_focus_score,
+        below=cfg.second_below,
+        neighbours=cfg.neighbours(),
+        always=tuple(cfg.second_always),
+        contrast=tuple(cfg.second_contrast),
+    )
+
+
+def load_second(cfg: LangConfig) -> SecondModel | None:
+    """The second model the settings name (``None`` when it is off)."""
+    if cfg.second_model is None:
+        return None
+    return SecondModel(None if cfg.second_model == "bundled" else cfg.second_model, cfg.label_map)
+
+
 def detect_options(cfg: LangConfig) -> dict[str, Any]:
-    """:func:`~newsflow.core.lang.detect`'s keyword arguments from the ``lang`` settings."""
+    """:func:`~newsflow.core.lang.detect`'s keyword arguments from the ``lang`` settings (models excluded)."""
     return {
         "threshold": cfg.threshold,
         "thresholds": cfg.thresholds,
@@ -51,6 +75,7 @@ def detect_options(cfg: LangConfig) -> dict[str, Any]:
         "prior_weight": cfg.prior_weight,
         "trust_score": cfg.trust_score,
         "min_ratio": cfg.min_ratio,
+        "second_rule": second_rule(cfg),
     }
 
 
@@ -71,14 +96,18 @@ class DetectLangFn(beam.DoFn):
 
     def _load(self) -> SharedLangModel:
         cfg = self._config
-        return SharedLangModel(LangModel(cfg.model_path, cfg.label_map))
+        return SharedLangModel(LangModel(cfg.model_path, cfg.label_map), load_second(cfg))
 
     def setup(self) -> None:
         cfg = self._config
-        tag = f"newsflow-lang:{cfg.model_path}:{sorted(cfg.label_map.items())}"
+        tag = f"newsflow-lang:{cfg.model_path}:{cfg.second_model}:{sorted(cfg.label_map.items())}"
         self._holder = self._shared.acquire(self._load, tag=tag)
         self._detected = Metrics.counter(_NAMESPACE, "lang_detected")
         self._und = Metrics.counter(_NAMESPACE, "lang_und")
+        self._second = {
+            "second": Metrics.counter(_NAMESPACE, "lang_second_replaced"),
+            "second_und": Metrics.counter(_NAMESPACE, "lang_second_und"),
+        }
         self._use_hashtags = cfg.use_hashtags
         self._options = detect_options(cfg)  # read from the config once instead of per element
 
@@ -86,8 +115,12 @@ class DetectLangFn(beam.DoFn):
         if self._holder is None:  # process() without setup(), e.g. a direct call in a test
             self.setup()
         assert self._holder is not None
-        result: LangResult = detect(doc_text(doc, self._use_hashtags), self._holder.model, **self._options)
+        holder = self._holder
+        text = doc_text(doc, self._use_hashtags)
+        result: LangResult = detect(text, holder.model, second=holder.second, **self._options)
         (self._und if result.lang == UNDETERMINED else self._detected).inc()
+        if result.source in self._second:
+            self._second[result.source].inc()
         yield {
             **doc,
             "lang": result.lang,

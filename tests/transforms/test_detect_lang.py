@@ -1,4 +1,5 @@
 """DetectLang over Doc dicts: the language fields, abstention, pickling, the disabled switch."""
+
 from __future__ import annotations
 
 import pickle
@@ -101,3 +102,51 @@ def test_doc_text_with_and_without_hashtags() -> None:
     doc = make_doc(text="Corps du texte.", hashtags_raw=["#Élections", "#Paris"])
     assert doc_text(doc, use_hashtags=False) == "Corps du texte."
     assert doc_text(doc, use_hashtags=True) == "Corps du texte.\n#Élections #Paris"
+
+
+def test_second_model_is_wired_and_can_be_turned_off(shared_dir) -> None:
+    """A Tigrinya article: lid.176 alone says Amharic (same script, no `ti` label); with the second model `ti`."""
+    import csv
+    import sys
+
+    csv.field_size_limit(sys.maxsize)
+    with open(shared_dir / "corpora" / "masakhanews" / "tir" / "dev.tsv", encoding="utf-8", newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh, delimiter="\t")][:3]
+    docs = [make_doc(doc_id=str(i), text=t) for i, t in enumerate(texts)]
+    both, alone = DetectLangFn(), DetectLangFn(LangConfig(second_model="none"))
+    assert [d["lang"] for doc in docs for d in both.process(doc)] == ["ti"] * 3
+    assert [d["lang"] for doc in docs for d in alone.process(doc)] == ["am"] * 3
+    assert both._holder is not None and both._holder.second is not None
+    assert alone._holder is not None and alone._holder.second is None
+
+
+def test_second_model_counters() -> None:
+    """Answers the second model replaced or doubted are counted (``lang_second_replaced``/``lang_second_und``)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from newsflow.core import lang as L
+
+    class Stub:  # a second model: English is Pidgin to it, German an unsure Yoruba
+        codes = frozenset({"pcm", "yo", "en"})
+
+        def predict(self, prepared: str) -> L.LangResult:
+            if "zentralbank" in prepared:
+                return L.LangResult("yo", 0.7, None, None)
+            return L.LangResult("pcm", 0.99, None, None)
+
+    class Fn(DetectLangFn):
+        def _load(self):  # the real first model, the stub as second
+            holder = super()._load()
+            holder.second = Stub()
+            return holder
+
+    # every en and de answer is a neighbour checked at any score
+    cfg = LangConfig(second_model="none", second_neighbours={"en": "pcm", "de": "pcm"}, second_below=1.01)
+    docs = [make_doc(doc_id="en", text=ENGLISH), make_doc(doc_id="de", text=GERMAN)]
+    p = test_pipeline.TestPipeline()
+    out = p | beam.Create(docs) | beam.ParDo(Fn(cfg))
+    assert_that(out | beam.Map(lambda d: (d["doc_id"], d["lang"])), equal_to([("en", "pcm"), ("de", "und")]))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}
+    assert counters.get("lang_second_replaced") == 1 and counters.get("lang_second_und") == 1, counters
