@@ -41,6 +41,7 @@ __all__ = [
 _GO_PACKAGE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
 _FLINK_VERSION = "2.2"  # Beam's default --flink_version
 _INSTALL_HINT = "python -m newsflow.engines install {name}"
+_JOB_TIMEOUT_S = 7 * 24 * 3600  # a batch job's longest wait for its engine
 
 
 class EngineError(Exception):
@@ -184,6 +185,10 @@ def engine_flags(runner: str | None, argv: Sequence[str]) -> list[str]:
                 f"installed in {cache_dir()}; run: {_INSTALL_HINT.format(name=engine.name)} (or pass {flag})"
             )
         extra.append(f"{flag}={path}")
+    if not _given(argv, "--job_server_timeout"):
+        # Beam puts this deadline on the job's state and message streams too, so a job that
+        # runs longer than it (300 s by default) fails with DEADLINE_EXCEEDED while it works.
+        extra.append(f"--job_server_timeout={_JOB_TIMEOUT_S}")
     if engine.name == "prism":
         # Beam keeps one Prism job server per process, made with the options of the first
         # pipeline that asked (a DirectRunner's failed attempt, say): one server per run

@@ -57,6 +57,16 @@ def test_prism_runner_gets_the_installed_binary(cache) -> None:
     assert f"--prism_location={path}" in engine_flags("apache_beam.runners.portability.prism_runner.PrismRunner", [])
 
 
+def test_long_jobs_are_not_cut_off_by_the_job_service_deadline(cache) -> None:
+    """Beam's 300 s default deadline also ends the job's state stream: a longer job would fail."""
+    _fake_install(cache, "prism")
+    timeout = [f for f in engine_flags("PrismRunner", []) if f.startswith("--job_server_timeout=")]
+    assert len(timeout) == 1 and int(timeout[0].split("=")[1]) >= 24 * 3600
+    assert not any(
+        f.startswith("--job_server_timeout") for f in engine_flags("PrismRunner", ["--job_server_timeout=9"])
+    )
+
+
 def test_flags_the_user_gave_are_kept(cache) -> None:
     assert not any(f.startswith("--prism_location") for f in engine_flags("PrismRunner", ["--prism_location=/p"]))
     _fake_install(cache, "flink")
