@@ -61,26 +61,46 @@ class IngestOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
-        parser.add_argument("--input", nargs="+", action="extend", default=None, metavar="PATH",
-                            help="dump folder (read recursively), glob or file, local or gs://...; several: "
-                                 "--input a b c, repeated --input or comma-separated "
-                                 "(default: the sample dump bundled with newsflow)")
+        parser.add_argument(
+            "--input",
+            nargs="+",
+            action="extend",
+            default=None,
+            metavar="PATH",
+            help="dump folder (read recursively), glob or file, local or gs://...; several: "
+            "--input a b c, repeated --input or comma-separated "
+            "(default: the sample dump bundled with newsflow)",
+        )
         parser.add_argument("--output", default="./out", help="output folder, local or gs://... (default: ./out)")
-        parser.add_argument("--config", default=None,
-                            help="YAML settings, e.g. configs/default.yaml (default: the built-in defaults)")
-        parser.add_argument("--output_mode", default="error",
-                            help="error: refuse an output that holds tables; overwrite: replace them; "
-                                 "append: add this run's files (named by --run_id) beside earlier runs "
-                                 "(default: error)")
-        parser.add_argument("--run_id", default=None,
-                            help="names this run's files in append mode (default: a hash of the matched input "
-                                 "files' paths, sizes and modification times and of the config)")
-        parser.add_argument("--dedupe_against", nargs="+", action="extend", default=None, metavar="PATH",
-                            help="earlier output folder(s) or dedupe index whose documents count as published; "
-                                 "must exist, except the run's own --output (default: none)")
+        parser.add_argument(
+            "--config", default=None, help="YAML settings, e.g. configs/default.yaml (default: the built-in defaults)"
+        )
+        parser.add_argument(
+            "--output_mode",
+            default="error",
+            help="error: refuse an output that holds tables; overwrite: replace them; "
+            "append: add this run's files (named by --run_id) beside earlier runs "
+            "(default: error)",
+        )
+        parser.add_argument(
+            "--run_id",
+            default=None,
+            help="names this run's files in append mode (default: a hash of the matched input "
+            "files' paths, sizes and modification times and of the config)",
+        )
+        parser.add_argument(
+            "--dedupe_against",
+            nargs="+",
+            action="extend",
+            default=None,
+            metavar="PATH",
+            help="earlier output folder(s) or dedupe index whose documents count as published; "
+            "must exist, except the run's own --output (default: none)",
+        )
         parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-        parser.add_argument("--verbose", action="store_true",
-                            help="log at INFO and print the full traceback when the pipeline fails")
+        parser.add_argument(
+            "--verbose", action="store_true", help="log at INFO and print the full traceback when the pipeline fails"
+        )
 
 
 def default_input() -> str:
@@ -207,7 +227,8 @@ def _check_beam_args(args: Sequence[str]) -> None:
         raise UsageError(f"unknown option {first}{hint}; nothing was run")
     raise UsageError(
         f"unexpected argument {first!r}: put several paths right after one --input (--input a b c), "
-        "repeat --input or comma-separate; nothing was run")
+        "repeat --input or comma-separate; nothing was run"
+    )
 
 
 def _runner_arg(args: Sequence[str]) -> str | None:
@@ -227,7 +248,8 @@ def _resolve_runner(name: str | None) -> str:
     path = known.get(name.lower()) or known.get(name.lower() + "runner") or name
     unknown = UsageError(
         f"unknown runner {name!r} (known: {', '.join(StandardOptions.KNOWN_RUNNER_NAMES)}, "
-        "or the full module.Class path of a runner)")
+        "or the full module.Class path of a runner)"
+    )
     if "." not in path:
         raise unknown
     module_name, cls_name = path.rsplit(".", 1)
@@ -269,15 +291,15 @@ def _check_runner(opts: PipelineOptions, ing: argparse.Namespace, inputs: list[s
         if missing:
             raise UsageError(
                 f"--runner={name} needs {', '.join(missing)} (fill them in configs/dataflow.yaml and pass "
-                "$(python deploy/dataflow_flags.py configs/dataflow.yaml))")
+                "$(python deploy/dataflow_flags.py configs/dataflow.yaml))"
+            )
         for key in ("temp_location", "staging_location"):
             value = getattr(gco, key, None)
             if value and not value.startswith("gs://"):
                 raise UsageError(f"--{key} must be a gs:// path on Dataflow, got {value}")
         local = [p for p in [*inputs, ing.output, *against] if _is_local(p)]
         if local:
-            raise UsageError(
-                f"{local[0]} is a path on this machine: Dataflow workers cannot reach it (use gs://...)")
+            raise UsageError(f"{local[0]} is a path on this machine: Dataflow workers cannot reach it (use gs://...)")
         return
     if name is None:
         remote = [p for p in [*inputs, ing.output, *against, gco.temp_location] if p and not _is_local(p)]
@@ -285,7 +307,8 @@ def _check_runner(opts: PipelineOptions, ing: argparse.Namespace, inputs: list[s
         if remote and not cloud:
             raise UsageError(
                 f"{remote[0]} is remote but no --runner was given: pass --runner=DataflowRunner with its settings "
-                "(did $(python deploy/dataflow_flags.py ...) fail?) or --runner=DirectRunner to run on this machine")
+                "(did $(python deploy/dataflow_flags.py ...) fail?) or --runner=DirectRunner to run on this machine"
+            )
 
 
 def _check_output(out: str) -> None:
@@ -392,8 +415,10 @@ def _failure_lines(exc: BaseException) -> list[str]:
     cause = errors[-1] if errors else f"{type(root).__name__}: {_first_line(text)}".rstrip(": ")
     cause = re.sub(r"\s*\[while running '[^']+'\]", "", cause)[:500]
     where = f" in step '{step}'" if step else ""
-    return [f"newsflow: error: the pipeline failed{where} (--verbose prints the full traceback)",
-            f"newsflow: cause: {cause}"]
+    return [
+        f"newsflow: error: the pipeline failed{where} (--verbose prints the full traceback)",
+        f"newsflow: cause: {cause}",
+    ]
 
 
 def _run_id(inputs: list[str], cfg: Config, files: Sequence[tuple[str, str, int, float]] | None = None) -> str:
@@ -542,8 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: one line for bad usage (2), Ctrl-C (130) or a failed run (1, plus its cause)."""
     args = list(argv) if argv is not None else sys.argv[1:]
     verbose = "--verbose" in args
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     for handler in logging.getLogger().handlers:
         (handler.removeFilter if verbose else handler.addFilter)(_quiet_runner_errors)
     try:

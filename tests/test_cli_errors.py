@@ -1,4 +1,5 @@
 """Bad options and configs end with exit status 2 and one line ``newsflow: error: ...``, never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -50,33 +51,40 @@ def test_output_inside_a_glob_input_is_refused(dump, capsys) -> None:
     assert "inside input" in line
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("read:\n  max_doc_byte: 5000\n", "unknown key read.max_doc_byte"),
-    ("raed:\n  max_doc_bytes: 5000\n", "unknown section 'raed'"),
-    ("read:\n  max_doc_bytes: 5\n", "read.max_doc_bytes must be at least 1024"),
-    ("parse:\n  min_year: 2300\n", "parse.min_year/max_year"),
-    ("parse:\n  max_control_ratio: 0\n", "parse.max_control_ratio"),
-    ("parse:\n  timezone: Mars/Olympus\n", "unknown time zone"),
-    ("read:\n  max_members: many\n", "read.max_members: expected an integer"),
-    ("output:\n  compression: rar\n", "output.compression"),
-    ("- just\n- a list\n", "top level must be a mapping"),
-    ("read: [\n  x: {\n", "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("read:\n  max_doc_byte: 5000\n", "unknown key read.max_doc_byte"),
+        ("raed:\n  max_doc_bytes: 5000\n", "unknown section 'raed'"),
+        ("read:\n  max_doc_bytes: 5\n", "read.max_doc_bytes must be at least 1024"),
+        ("parse:\n  min_year: 2300\n", "parse.min_year/max_year"),
+        ("parse:\n  max_control_ratio: 0\n", "parse.max_control_ratio"),
+        ("parse:\n  timezone: Mars/Olympus\n", "unknown time zone"),
+        ("read:\n  max_members: many\n", "read.max_members: expected an integer"),
+        ("output:\n  compression: rar\n", "output.compression"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        ("read: [\n  x: {\n", "is not valid YAML"),
+    ],
+)
 def test_bad_config_values(dump, tmp_path, capsys, text: str, needle: str) -> None:
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "o"),
-                                    "--config", _config(tmp_path, text)])
+    line = _one_error_line(
+        capsys, ["--input", str(dump), "--output", str(tmp_path / "o"), "--config", _config(tmp_path, text)]
+    )
     assert needle in line and "cfg.yaml" in line
 
 
 def test_config_file_that_does_not_exist(dump, tmp_path, capsys) -> None:
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "o"),
-                                    "--config", str(tmp_path / "missing.yaml")])
+    line = _one_error_line(
+        capsys, ["--input", str(dump), "--output", str(tmp_path / "o"), "--config", str(tmp_path / "missing.yaml")]
+    )
     assert "config file not found" in line and "missing.yaml" in line
 
 
 def test_config_that_is_not_text(dump, tmp_path, capsys) -> None:
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "o"),
-                                    "--config", _config(tmp_path, b"\xff\xfe\x00binary")])
+    line = _one_error_line(
+        capsys,
+        ["--input", str(dump), "--output", str(tmp_path / "o"), "--config", _config(tmp_path, b"\xff\xfe\x00binary")],
+    )
     assert "cfg.yaml" in line
 
 
@@ -109,30 +117,49 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--ouput", "x"], "unknown option --ouput (did you mean --output?)"),
-    (["--ouput=x"], "unknown option --ouput=x (did you mean --output?)"),
-    (["--run-id=7"], "unknown option --run-id=7 (did you mean --run_id?)"),
-    (["--out", "x"], "unknown option --out"),  # no abbreviations: Beam allows none either
-    (["--quiet", "stray.txt"], "unexpected argument 'stray.txt'"),
-    (["-x"], "unknown option -x"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--ouput", "x"], "unknown option --ouput (did you mean --output?)"),
+        (["--ouput=x"], "unknown option --ouput=x (did you mean --output?)"),
+        (["--run-id=7"], "unknown option --run-id=7 (did you mean --run_id?)"),
+        (["--out", "x"], "unknown option --out"),  # no abbreviations: Beam allows none either
+        (["--quiet", "stray.txt"], "unexpected argument 'stray.txt'"),
+        (["-x"], "unknown option -x"),
+    ],
+)
 def test_unknown_arguments_are_refused_before_any_work(dump, in_tmp, capsys, args, needle) -> None:
     line = _one_error_line(capsys, ["--input", str(dump), *args])
     assert needle in line, line
     assert not (in_tmp / "out").exists()  # nothing ran
 
 
-@pytest.mark.parametrize("flags", [
-    ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
-    ["--runner", "DirectRunner", "--direct_num_workers", "1"],
-    ["--runner=PrismRunner", "--prism_location=/opt/prism", "--environment_type=LOOPBACK"],
-    ["--runner=FlinkRunner", "--flink_master=localhost:8081", "--parallelism=2"],
-    ["--runner=DataflowRunner", "--project=p", "--region=europe-west1", "--temp_location=gs://b/tmp",
-     "--staging_location=gs://b/st", "--setup_file=./setup.py", "--machine_type=n2-standard-4",
-     "--max_num_workers=3", "--no_use_public_ips", "--experiments=a", "--experiments=b", "--dry_run=True",
-     "--save_main_session", "--job_name=newsflow-1", "--labels=team=news"],
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"],
+        ["--runner", "DirectRunner", "--direct_num_workers", "1"],
+        ["--runner=PrismRunner", "--prism_location=/opt/prism", "--environment_type=LOOPBACK"],
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081", "--parallelism=2"],
+        [
+            "--runner=DataflowRunner",
+            "--project=p",
+            "--region=europe-west1",
+            "--temp_location=gs://b/tmp",
+            "--staging_location=gs://b/st",
+            "--setup_file=./setup.py",
+            "--machine_type=n2-standard-4",
+            "--max_num_workers=3",
+            "--no_use_public_ips",
+            "--experiments=a",
+            "--experiments=b",
+            "--dry_run=True",
+            "--save_main_session",
+            "--job_name=newsflow-1",
+            "--labels=team=news",
+        ],
+    ],
+)
 def test_real_beam_options_are_accepted(flags) -> None:
     from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
 
@@ -181,22 +208,32 @@ def test_unknown_runner(dump, in_tmp, capsys) -> None:
     assert "unknown runner 'Foo'" in line and "DataflowRunner" in line
 
 
-@pytest.mark.parametrize(("given", "missing"), [
-    ([], "--project, --region, --temp_location"),
-    (["--project=p"], "--region, --temp_location"),
-    (["--project=p", "--region=r"], "--temp_location"),
-])
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ([], "--project, --region, --temp_location"),
+        (["--project=p"], "--region, --temp_location"),
+        (["--project=p", "--region=r"], "--temp_location"),
+    ],
+)
 def test_dataflow_without_its_settings_is_refused(in_tmp, capsys, given, missing) -> None:
-    line = _one_error_line(capsys, ["--input", "gs://b/dumps/", "--output", "gs://b/news", "--runner=DataflowRunner",
-                                    *given])
+    line = _one_error_line(
+        capsys, ["--input", "gs://b/dumps/", "--output", "gs://b/news", "--runner=DataflowRunner", *given]
+    )
     assert f"needs {missing} (" in line and "dataflow_flags.py" in line
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--input", "DUMP", "--output", "gs://b/news"], "DUMP is a path on this machine"),
-    (["--input", "gs://b/d/", "--output", "out"], "out is a path on this machine"),
-    (["--input", "gs://b/d/", "--output", "gs://b/news", "--temp_location=/tmp/t"], "--temp_location must be a gs://"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--input", "DUMP", "--output", "gs://b/news"], "DUMP is a path on this machine"),
+        (["--input", "gs://b/d/", "--output", "out"], "out is a path on this machine"),
+        (
+            ["--input", "gs://b/d/", "--output", "gs://b/news", "--temp_location=/tmp/t"],
+            "--temp_location must be a gs://",
+        ),
+    ],
+)
 def test_dataflow_with_local_paths_is_refused(dump, in_tmp, capsys, args, needle) -> None:
     settings = ["--runner=DataflowRunner", "--project=p", "--region=r", "--temp_location=gs://b/tmp"]
     argv = [str(dump) if a == "DUMP" else a for a in [*settings, *args]]
@@ -219,8 +256,10 @@ def test_dataflow_flags_refuse_an_unfilled_setting(tmp_path, capsys) -> None:
     flags = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(flags)
     cfg = tmp_path / "df.yaml"
-    cfg.write_text("dataflow:\n  runner: DataflowRunner\n  project: p\n  region: r\n"
-                   "  temp_location: gs://FILL_IN/tmp\n  staging_location: gs://b/st\n  labels: [team=FILL_IN]\n")
+    cfg.write_text(
+        "dataflow:\n  runner: DataflowRunner\n  project: p\n  region: r\n"
+        "  temp_location: gs://FILL_IN/tmp\n  staging_location: gs://b/st\n  labels: [team=FILL_IN]\n"
+    )
     assert flags.main([str(cfg)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # $(...) expands to nothing, and the ingest refuses gs:// with no runner
@@ -262,15 +301,17 @@ def test_output_not_writable(dump, tmp_path, capsys, monkeypatch) -> None:
 
 
 def test_dedupe_against_a_missing_folder(dump, tmp_path, capsys) -> None:
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "o"),
-                                    "--dedupe_against", str(tmp_path / "yesterdy")])
+    line = _one_error_line(
+        capsys, ["--input", str(dump), "--output", str(tmp_path / "o"), "--dedupe_against", str(tmp_path / "yesterdy")]
+    )
     assert "--dedupe_against" in line and "yesterdy" in line and "not found" in line
     assert not (tmp_path / "o").exists()
 
 
 def test_dedupe_against_a_file(dump, tmp_path, capsys) -> None:
-    line = _one_error_line(capsys, ["--input", str(dump), "--output", str(tmp_path / "o"),
-                                    "--dedupe_against", str(dump / "a.txt")])
+    line = _one_error_line(
+        capsys, ["--input", str(dump), "--output", str(tmp_path / "o"), "--dedupe_against", str(dump / "a.txt")]
+    )
     assert "is a file" in line
 
 
@@ -297,9 +338,14 @@ def test_ctrl_c_in_a_running_pipeline(tmp_path) -> None:
     import time
 
     repo = pathlib.Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.ingest", "--output", str(tmp_path / "o")],
-                            cwd=repo, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.ingest", "--output", str(tmp_path / "o")],
+        cwd=repo,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = proc.stderr.readline()  # printed after the imports and checks, just before the pipeline starts
     assert first.startswith("newsflow: run id"), first
     time.sleep(0.5)
