@@ -400,7 +400,8 @@ def _first_line(text: str) -> str:
 
 def _quiet_runner_errors(record: logging.LogRecord) -> bool:
     """Without --verbose, a runner's own report of a failed step (a traceback) is left to main's two lines."""
-    return not (record.name.startswith("apache_beam.runners") and record.levelno >= logging.ERROR)
+    failed_step = record.levelno >= logging.ERROR and "[while running '" in record.getMessage()
+    return not (record.name.startswith("apache_beam.runners") and failed_step)
 
 
 def _failure_lines(exc: BaseException) -> list[str]:
