@@ -6,9 +6,12 @@
         $(python deploy/dataflow_flags.py configs/dataflow.yaml)
 
 ``--set key=value`` overrides one entry (repeatable), so a scheduler can fill in the
-project or region without editing the file. Exit status 2 with one line on stderr when a
-required entry is still ``FILL_IN``.
+project or region without editing the file. Exit status 2 with one line on stderr, and
+nothing on stdout, when a required entry is empty or any value still holds ``FILL_IN``
+(``gs://FILL_IN/tmp`` too): the ``$(...)`` then expands to nothing, and the ingest refuses
+gs:// paths without a ``--runner``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +39,20 @@ def load_options(path: str) -> dict[str, Any]:
     return dict(section)
 
 
+def _unfilled(value: Any) -> bool:
+    """True when the value, or an item of a list value, still holds the placeholder."""
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and PLACEHOLDER in v for v in items)
+
+
 def to_flags(options: Mapping[str, Any]) -> list[str]:
     """Beam flags for ``options``: None left out, lists repeated, True as a bare flag, False left out.
 
     Raises:
       ValueError: a required key is missing or a value is still the placeholder.
     """
-    unset = [k for k in REQUIRED_KEYS if options.get(k) in (None, "", PLACEHOLDER)]
-    unset += [k for k, v in options.items() if v == PLACEHOLDER and k not in unset]
+    unset = [k for k in REQUIRED_KEYS if options.get(k) in (None, "") or _unfilled(options.get(k))]
+    unset += [k for k, v in options.items() if _unfilled(v) and k not in unset]
     if unset:
         raise ValueError(f"fill in {', '.join(unset)} (still {PLACEHOLDER} or empty)")
     if options.get("setup_file") and options.get("sdk_container_image"):

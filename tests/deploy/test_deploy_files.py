@@ -22,8 +22,8 @@ from pipelines.ingest import IngestOptions, main
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-# Options a Flex Template cannot pass as `--name=value` parameters (a store_true flag).
-NOT_TEMPLATE_PARAMETERS = {"quiet"}
+# Options a Flex Template cannot pass as `--name=value` parameters (store_true flags).
+NOT_TEMPLATE_PARAMETERS = {"quiet", "verbose"}
 DOC_MARKER = "<!-- newsflow-daily-command -->"
 EXAMPLE_DS = "2024-07-05"
 
