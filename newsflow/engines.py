@@ -194,6 +194,8 @@ def engine_flags(runner: str | None, argv: Sequence[str]) -> list[str]:
         # pipeline that asked (a DirectRunner's failed attempt, say): one server per run
         # makes every run use the binary it was given.
         extra.append("--experiments=disable_prism_server_singleton")
+        if not _given(argv, "--prism_log_level"):
+            extra.append("--prism_log_level=warn")  # Prism's own job-state chatter; its warnings and errors show
     if engine.name == "flink" and not _given(argv, "--flink_master"):
         extra.append("--flink_master=[local]")
     if engine.name == "spark" and not _given(argv, "--spark_master_url"):

@@ -600,8 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         (handler.removeFilter if verbose else handler.addFilter)(_quiet_runner_errors)
     if not verbose:  # an engine's start/stop lines and progress chatter; its errors still show
-        for name in ("apache_beam.utils.subprocess_server", "PrismRunner"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("apache_beam.utils.subprocess_server").setLevel(logging.ERROR)
     try:
         run(args)
     except UsageError as e:
