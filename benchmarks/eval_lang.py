@@ -51,6 +51,7 @@ from newsflow.core.lang import (  # noqa: E402
     chunk_words,
     combine,
     decide_chunks,
+    map_label,
     needs_second,
     prepare_text,
 )
@@ -58,18 +59,7 @@ from newsflow.transforms.detect_lang import load_second, second_rule  # noqa: E4
 
 KNOWN = {"eng": "en", "fra": "fr", "swa": "sw", "som": "so", "yor": "yo", "amh": "am"}
 UNKNOWN = ["hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "tir", "xho"]
-UNKNOWN_CODES = {
-    "hau": "ha",
-    "ibo": "ig",
-    "lin": "ln",
-    "lug": "lg",
-    "orm": "om",
-    "pcm": "pcm",
-    "run": "rn",
-    "sna": "sn",
-    "tir": "ti",
-    "xho": "xh",
-}
+UNKNOWN_CODES = {lang3: map_label(lang3) for lang3 in UNKNOWN}
 LINGUA_GOLD = {"nb": "no"}  # Lingua's Bokmal file vs lid.176's `no`
 BABEL_GOLD: dict[str, str] = {}
 

@@ -44,26 +44,29 @@ from typing import TypeVar
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from newsflow.core.lang import LABEL_PREFIX, prepare_text  # noqa: E402
+from newsflow.core.lang import LABEL_PREFIX, map_label, prepare_text  # noqa: E402
 
 # MasakhaNEWS folder name -> emitted code (ISO 639-1 where one exists, else 639-3; lid.176 uses the same codes).
 LANGS = {
-    "amh": "am",
-    "eng": "en",
-    "fra": "fr",
-    "hau": "ha",
-    "ibo": "ig",
-    "lin": "ln",
-    "lug": "lg",
-    "orm": "om",
-    "pcm": "pcm",
-    "run": "rn",
-    "sna": "sn",
-    "som": "so",
-    "swa": "sw",
-    "tir": "ti",
-    "xho": "xh",
-    "yor": "yo",
+    lang3: map_label(lang3)
+    for lang3 in (
+        "amh",
+        "eng",
+        "fra",
+        "hau",
+        "ibo",
+        "lin",
+        "lug",
+        "orm",
+        "pcm",
+        "run",
+        "sna",
+        "som",
+        "swa",
+        "tir",
+        "xho",
+        "yor",
+    )
 }
 T = TypeVar("T")
 FEWSHOT = {"amh", "eng", "fra", "hau", "swa", "tir"}  # full train split missing: the 50-sample few-shot file
