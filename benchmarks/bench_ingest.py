@@ -9,7 +9,10 @@ Corpora are made by ``make_dump_corpus.py`` (from the shared folder) from Masakh
 * ``direct1``: ``pipelines.ingest.run`` on the DirectRunner, one worker (in-memory);
 * ``direct2``: ``--direct_num_workers=2 --direct_running_mode=multi_processing``;
 * ``prism``: ``--runner=PrismRunner``, Beam's Go runner (``python -m newsflow.engines install prism``),
-  one Python SDK worker process beside the Prism process.
+  one Python SDK worker process beside the Prism process;
+* ``floor``: the plain reference ingest ``tools/floor.py`` of the shared folder (``--workers 1``: one
+  process), the speed anchor: throughput and CPU seconds per document of every other variant are
+  also printed as ratios to the floor's, with documents per vCPU-hour (3600 / CPU seconds per document).
 
 Printed: documents read per second and dump MB per second (time measured inside the process,
 after imports), CPU seconds of the process and its children, the load average around each run
@@ -30,6 +33,7 @@ Examples::
     python benchmarks/bench_ingest.py --quick          # 4 languages' dev.tsv only (a few minutes)
     python benchmarks/bench_ingest.py                  # all of MasakhaNEWS, 1x and 5x
     python benchmarks/bench_ingest.py --quick --profile  # plus a cProfile of the direct1 run at 1x
+    python benchmarks/bench_ingest.py --quick --scales 1 --variants floor,baseline,direct1  # against the floor
 """
 from __future__ import annotations
 
@@ -57,7 +61,7 @@ if str(REPO) not in sys.path:
 
 __all__ = ["baseline_ingest", "main"]
 
-VARIANTS = ("baseline", "direct1", "direct2", "prism")
+VARIANTS = ("floor", "baseline", "direct1", "direct2", "prism")
 QUICK_LANGS = ("eng", "fra", "hau", "swa")
 GOALS = {"direct2": 1.2, "direct1": 0.7}
 
@@ -96,7 +100,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
         key, item = tdd._key_doc(doc, cfg.exact)
         groups[key].append(item)
     docs.clear()  # the groups hold each document (packed, as Dedupe's shuffles do): no second copy
-    exact_fn = tdd._ExactGroupFn()
+    exact_fn = tdd._ExactGroupFn(cfg.index_retention_days)
     reps: dict[str, dict[str, Any]] = {}
     members: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for key, items in groups.items():
@@ -287,8 +291,41 @@ def _time_stages() -> tuple[dict[str, float], list[float]]:
     return seconds, span
 
 
-def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None) -> None:
+def floor_ingest(dump: str, out: str, shared: str) -> dict[str, int]:
+    """The shared folder's ``tools/floor.py`` in this process, one worker; returns its counts."""
+    import importlib.util
+
+    path = Path(shared) / "tools" / "floor.py"
+    spec = importlib.util.spec_from_file_location("newsflow_bench_floor", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no floor script at {path}")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    with tempfile.TemporaryDirectory(prefix="newsflow-floor-") as tmp:
+        timings = os.path.join(tmp, "timings.json")
+        status = floor.main(["--input", dump, "--output", out, "--workers", "1", "--timings", timings])
+        if status:
+            raise RuntimeError(f"floor.py exited with status {status}")
+        with open(timings, encoding="utf-8") as fh:
+            res = json.load(fh)
+    return {"read": res["docs_read"], "kept": res["kept"], "duplicates": res["duplicates"],
+            "rejects": res["rejects"]}
+
+
+def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None, shared: str) -> None:
     """Run one variant and print one JSON line (counts, seconds, getrusage peaks, slowest stages)."""
+    if variant == "floor":  # loads no newsflow code at all
+        started = time.perf_counter()
+        counts = floor_ingest(dump, out, shared)
+        seconds = time.perf_counter() - started
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        print(json.dumps({
+            "variant": variant, "seconds": seconds, **counts,
+            "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
+            "self_maxrss_mb": usage[0].ru_maxrss / 1024, "children_maxrss_mb": usage[1].ru_maxrss / 1024,
+            "stages": [], "outside_stages_seconds": None,
+        }))
+        return
     from newsflow.config import load_config
 
     cfg = load_config(config)
@@ -357,11 +394,12 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def measure(variant: str, dump: str, out: str, config: str | None, profile: str | None = None) -> dict[str, Any]:
+def measure(variant: str, dump: str, out: str, config: str | None, profile: str | None = None,
+            shared: str | None = None) -> dict[str, Any]:
     """Run ``variant`` in a child process; its JSON line plus the sampled peak tree RSS."""
     load_before = os.getloadavg()[0]
     cmd = [sys.executable, str(Path(__file__).resolve()), "_child", variant, dump, out, config or "",
-           profile or ""]
+           profile or "", shared or str(_shared_dir())]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     peak = [0.0]
@@ -526,6 +564,24 @@ def _ceiling_lines(results: dict[int, dict[str, dict[str, Any]]], ceilings: dict
     return lines
 
 
+def _floor_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
+    """Per run: CPU seconds per document, documents per vCPU-hour, and both ratios to the floor's run."""
+    lines = ["against the floor (floor.py, one process): throughput ratio = docs/s / floor docs/s, "
+             "CPU ratio = CPU s per doc / floor's; docs per vCPU-hour = 3600 / CPU s per doc"]
+    for scale, by_variant in results.items():
+        floor = by_variant.get("floor")
+        for variant, r in by_variant.items():
+            cpu_doc = r["cpu_seconds"] / max(r["read"], 1)
+            line = (f"  {scale}x {variant:<9} {1000 * cpu_doc:7.2f} CPU ms/doc, "
+                    f"{3600 / max(cpu_doc, 1e-12):>10,.0f} docs per vCPU-hour")
+            if floor and variant != "floor":
+                floor_cpu = floor["cpu_seconds"] / max(floor["read"], 1)
+                speed = (r["read"] / r["seconds"]) / (floor["read"] / floor["seconds"])
+                line += f", throughput {speed:.3f}x the floor's, CPU per doc {cpu_doc / floor_cpu:.2f}x the floor's"
+            lines.append(line)
+    return lines
+
+
 def _outside_stage_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     """Per DirectRunner run, its seconds outside the runner's stages (fixed costs a second worker keeps)."""
     return [f"  {scale}x {variant}: {r['outside_stages_seconds']:.1f} s of {r['seconds']:.1f} s "
@@ -574,6 +630,7 @@ def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float],
                          f"({'no worse than linear' if t_ratio <= docs_ratio * 1.05 else 'WORSE than linear'}); "
                          f"peak tree RSS {hi}x/{lo}x = {m_ratio:.2f} "
                          f"({'within' if m_ratio <= 3 else 'OVER'} the 3x goal)")
+    lines.extend(_floor_lines(results))
     lines.extend(_ceiling_lines(results, ceilings or {}))
     lines.extend(_outside_stage_lines(results))
     return "\n".join(lines)
@@ -583,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Make the corpora, run every variant on each, print the table (and the profile)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_child":
-        _child(argv[1], argv[2], argv[3], argv[4] or None, argv[5] or None)
+        _child(argv[1], argv[2], argv[3], argv[4] or None, argv[5] or None, argv[6])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_LANGS)} dev.tsv")
@@ -617,7 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for variant in variants:
                 out = work / f"out-{scale}x-{variant}"
                 shutil.rmtree(out, ignore_errors=True)
-                results[scale][variant] = r = measure(variant, str(dump), str(out), args.config)
+                results[scale][variant] = r = measure(variant, str(dump), str(out), args.config,
+                                                      shared=args.shared)
                 print(f"  {variant}: {r['seconds']:.1f} s, {r['read']} docs read, load average before/after "
                       f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
                 for label, sec in r.get("stages", []):
@@ -634,6 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if "baseline" in results[scale]:
                 base_rows = decisions(work / f"out-{scale}x-baseline")
                 for variant, r in results[scale].items():
+                    if variant == "floor":  # another job's rules: its decisions are not comparable
+                        continue
                     r["rows_differing"] = _differences(decisions(work / f"out-{scale}x-{variant}"), base_rows)
     finally:  # what was measured is printed even when a later run fails
         print(_report({k: v for k, v in results.items() if v}, mb, ceilings), flush=True)
