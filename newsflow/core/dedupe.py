@@ -276,7 +276,7 @@ def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
             for i in range(1, size):
                 h *= _P
                 h += cps[i : i + m]
-            return np.unique(_mix64(h ^ np.uint64(size)))
+            return _sorted_distinct(_mix64(h ^ np.uint64(size)))
     elif kind == "word":
         space = np.flatnonzero(cps == 32)
         wstart = np.concatenate(([0], space + 1))
@@ -291,7 +291,18 @@ def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
     else:
         raise ValueError(f"unknown shingle kind {kind!r}")
     h = _segment_hashes(cps, starts, ends)
-    return np.unique(_mix64(h ^ (ends - starts).astype(np.uint64)))
+    return _sorted_distinct(_mix64(h ^ (ends - starts).astype(np.uint64)))
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` for a 1-d array, as one sort and a neighbour comparison (2-3x faster here)."""
+    out = np.sort(values)
+    if len(out) < 2:
+        return out
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
 
 
 # ---------------------------------------------------------------------------- MinHash
@@ -387,7 +398,7 @@ EDIT_MAX_CHARS = 20_000
 def fingerprint(shingles: np.ndarray, hasher: MinHasher, sketch_size: int = 256, lede: bytes = b"") -> Fingerprint:
     """Fingerprint of a sorted distinct shingle-hash array (output of :func:`shingle_hashes`)."""
     sig = hasher.signature(shingles)
-    bottom = np.unique((shingles[:sketch_size] >> np.uint64(32)).astype(np.uint32))
+    bottom = _sorted_distinct((shingles[:sketch_size] >> np.uint64(32)).astype(np.uint32))
     return Fingerprint(int(len(shingles)), sig.astype("<u4").tobytes(), bottom.astype("<u4").tobytes(), lede)
 
 

@@ -468,7 +468,7 @@ def test_exact_keys_equal_the_definition(many_texts):
 @pytest.mark.parametrize("chunk_rows", [1, 7, 4096])
 def test_signatures_equal_the_per_shingle_definition(many_texts, chunk_rows):
     hasher = MinHasher(128, seed=3, chunk_rows=chunk_rows)
-    texts = many_texts[:: 5 if chunk_rows == 1 else 1]
+    texts = many_texts[:: {1: 12, 7: 4}.get(chunk_rows, 1)]
     checked = 0
     for text in texts + ["x" * 5000 + "".join(chr(0x4E00 + i) for i in range(3000))]:
         shingles = shingle_hashes(normalize_text(text), "char", 5)
@@ -478,3 +478,49 @@ def test_signatures_equal_the_per_shingle_definition(many_texts, chunk_rows):
         checked += len(shingles) > 1024  # several blocks of the vectorized path
     assert checked > 0
     np.testing.assert_array_equal(hasher.signature(np.empty(0, dtype=np.uint64)), np.full(128, 0xFFFFFFFF))
+
+
+def _ref_char_shingles(norm: str, size: int = 5) -> list[int]:
+    """Character shingle hashes by their definition, in Python integers (sorted, distinct)."""
+    mask, p = (1 << 64) - 1, 0x100000001B3
+
+    def mix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    cps = [ord(c) for c in norm]
+    if len(cps) <= size:
+        h = 0
+        for c in cps:
+            h = (h * p + c) & mask
+        return [mix(h ^ len(cps))] if cps else []
+    out = set()
+    for i in range(len(cps) - size + 1):
+        h = 0
+        for c in cps[i : i + size]:
+            h = (h * p + c) & mask
+        out.add(mix(h ^ size))
+    return sorted(out)
+
+
+def test_shingles_and_sketches_equal_their_definitions(many_texts):
+    from newsflow.core.dedupe import _sorted_distinct
+
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 3, 50, 3000):
+        for values in (rng.integers(0, 1 << 63, size=n, dtype=np.uint64), rng.integers(0, 5, size=n).astype(np.uint32)):
+            got = _sorted_distinct(values)
+            assert got.dtype == values.dtype
+            np.testing.assert_array_equal(got, np.unique(values))
+    hasher = MinHasher(64, seed=2)
+    for text in many_texts[::6] + ["abc", "abcde", ""]:
+        norm = normalize_text(text)
+        shingles = shingle_hashes(norm, "char", 5)
+        assert shingles.tolist() == _ref_char_shingles(norm)
+        fp = fingerprint(shingles, hasher, 256)
+        assert fp.sketch == np.unique((shingles[:256] >> np.uint64(32)).astype(np.uint32)).astype("<u4").tobytes()
+        assert fp.signature == _ref_signature(hasher, shingles).astype("<u4").tobytes()
+        assert fp.shingles == len(shingles)
