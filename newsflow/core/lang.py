@@ -607,16 +607,32 @@ class LangModel:
             if len(index) + len(words) > self._CACHE_WORDS:
                 index.clear()
             rows = list(map(index.get, words))  # one C-level pass; news text repeats its words
-            for at, row in enumerate(rows):
-                if row is None:
-                    word = words[at]
-                    row = index.get(word)
-                    if row is None:
-                        row = len(index)
-                        self._sums[row], self._counts[row] = self._word_vector(word)
-                        index[word] = row
-                    rows[at] = row
+            if None in rows:
+                new = list(dict.fromkeys(word for word, row in zip(words, rows, strict=True) if row is None))
+                start = len(index)
+                end = start + len(new)
+                self._sums[start:end], self._counts[start:end] = self._word_vectors(new)
+                index.update(zip(new, range(start, end), strict=True))
+                rows = list(map(index.__getitem__, words))
             return self._sums[rows], self._counts[rows]
+
+    def _word_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_vector` of several words: one reused fastText vector, one numpy conversion for all."""
+        try:
+            from fasttext_pybind import Vector
+        except ImportError:  # pragma: no cover - another binding: one word at a time
+            pairs = [self._word_vector(word) for word in words]
+            return np.array([v for v, _ in pairs]).reshape(len(words), -1), np.array([n for _, n in pairs], float)
+        f = self.model.f
+        dim = self._sums.shape[1]
+        means = np.empty((len(words), dim), dtype=np.float32)  # what get_word_vector returns, row by row
+        counts = np.empty(len(words), dtype=np.float64)
+        vec = Vector(dim)
+        for i, word in enumerate(words):
+            counts[i] = len(f.getSubwords(word, "strict")[1])
+            f.getWordVector(vec, word)
+            means[i] = vec
+        return means.astype(np.float64) * counts[:, None], counts
 
     def _dist(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Distributions (rows, labels) for rows of summed word vectors; fastText adds the end-of-line token."""
