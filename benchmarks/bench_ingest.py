@@ -9,7 +9,10 @@ Corpora are made by ``make_dump_corpus.py`` (from the shared folder) from Masakh
 * ``direct1``: ``pipelines.ingest.run`` on the DirectRunner, one worker (in-memory);
 * ``direct2``: ``--direct_num_workers=2 --direct_running_mode=multi_processing``;
 * ``prism``: ``--runner=PrismRunner``, Beam's Go runner (``python -m newsflow.engines install prism``),
-  one Python SDK worker process beside the Prism process.
+  one Python SDK worker process beside the Prism process;
+* ``floor``: the plain reference ingest ``tools/floor.py`` of the shared folder (``--workers 1``: one
+  process), the speed anchor: throughput and CPU seconds per document of every other variant are
+  also printed as ratios to the floor's, with documents per vCPU-hour (3600 / CPU seconds per document).
 
 Printed: documents read per second and dump MB per second (time measured inside the process,
 after imports), CPU seconds of the process and its children, the load average around each run
@@ -30,7 +33,9 @@ Examples::
     python benchmarks/bench_ingest.py --quick          # 4 languages' dev.tsv only (a few minutes)
     python benchmarks/bench_ingest.py                  # all of MasakhaNEWS, 1x and 5x
     python benchmarks/bench_ingest.py --quick --profile  # plus a cProfile of the direct1 run at 1x
+    python benchmarks/bench_ingest.py --quick --scales 1 --variants floor,baseline,direct1  # against the floor
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +62,7 @@ if str(REPO) not in sys.path:
 
 __all__ = ["baseline_ingest", "main"]
 
-VARIANTS = ("baseline", "direct1", "direct2", "prism")
+VARIANTS = ("floor", "baseline", "direct1", "direct2", "prism")
 QUICK_LANGS = ("eng", "fra", "hau", "swa")
 GOALS = {"direct2": 1.2, "direct1": 0.7}
 
@@ -96,7 +101,7 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
         key, item = tdd._key_doc(doc, cfg.exact)
         groups[key].append(item)
     docs.clear()  # the groups hold each document (packed, as Dedupe's shuffles do): no second copy
-    exact_fn = tdd._ExactGroupFn()
+    exact_fn = tdd._ExactGroupFn(cfg.index_retention_days)
     reps: dict[str, dict[str, Any]] = {}
     members: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for key, items in groups.items():
@@ -132,8 +137,9 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
                 x = parent[x]
             return x
 
-        candidates = {pair for bucket in buckets.values() if len(bucket) > 1
-                      for pair in bucket_pairs(bucket, cfg.max_bucket)}
+        candidates = {
+            pair for bucket in buckets.values() if len(bucket) > 1 for pair in bucket_pairs(bucket, cfg.max_bucket)
+        }
         pairs: list[tuple[str, str]] = []
         containers: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
         for a, b in sorted(candidates):
@@ -158,8 +164,12 @@ def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict
     resolve = tdd._ResolveFn(cfg.write_index)
     kept, dups, index = [], [], []
     for node, rep in reps.items():
-        g = {"rep": [rep], "label": [labels[node]] if node in labels else [], "members": members.get(node, []),
-             "sig": [sigs[node]] if node in sigs else []}
+        g = {
+            "rep": [rep],
+            "label": [labels[node]] if node in labels else [],
+            "members": members.get(node, []),
+            "sig": [sigs[node]] if node in sigs else [],
+        }
         for tag, value in split(resolve.process((node, g))):
             {None: kept, "duplicates": dups, "index": index}[tag].append(value)
     return kept, dups, index
@@ -179,10 +189,11 @@ def _write_table(out: str, spec: Any, rows: list[dict[str, Any]], cfg: Any) -> i
         prow.sort(key=spec.row_key)
         folder = os.path.join(out, spec.name, part)
         os.makedirs(folder, exist_ok=True)
-        with pq.ParquetWriter(os.path.join(folder, "part-00000-of-00001.parquet"), spec.file_schema,
-                              compression=comp) as writer:
+        with pq.ParquetWriter(
+            os.path.join(folder, "part-00000-of-00001.parquet"), spec.file_schema, compression=comp
+        ) as writer:
             for start in range(0, len(prow), cfg.row_group_rows):
-                writer.write_table(rows_to_table(prow[start:start + cfg.row_group_rows], spec.file_schema))
+                writer.write_table(rows_to_table(prow[start : start + cfg.row_group_rows], spec.file_schema))
     return len(parts)
 
 
@@ -205,8 +216,10 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
                 continue
             chunk = got.chunk
             data = chunk.data if not chunk.truncated else chunk.data[:4096]
-            kind, value = split_raw_doc({"source_path": got.source_path, "doc_index": chunk.doc_index,
-                                         "data": data, "size": chunk.size}, cfg.parse)
+            kind, value = split_raw_doc(
+                {"source_path": got.source_path, "doc_index": chunk.doc_index, "data": data, "size": chunk.size},
+                cfg.parse,
+            )
             (docs if kind == "doc" else rejects).append(value)
     if cfg.lang.enabled:
         from newsflow.core.lang import LangModel, detect
@@ -217,16 +230,32 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
         tagged = []
         for doc in docs:
             r = detect(doc_text(doc, cfg.lang.use_hashtags), model, **kwargs)
-            tagged.append({**doc, "lang": r.lang, "lang_score": r.score, "lang_alt": r.alt,
-                           "lang_alt_score": r.alt_score})
+            tagged.append(
+                {**doc, "lang": r.lang, "lang_score": r.score, "lang_alt": r.alt, "lang_alt_score": r.alt_score}
+            )
         docs = tagged
         del tagged  # one name per list: dedupe frees the documents it has packed
     if cfg.hashtags.enabled:
         h = cfg.hashtags
-        docs = [{**doc, "hashtags": [d.tag for d in explain_hashtags(
-            doc.get("hashtags_raw") or [], doc.get("lang"), fold_accents=h.fold_accents, drop_numeric=h.drop_numeric,
-            drop_stopwords=h.drop_stopwords, min_length=h.min_length, max_length=h.max_length) if d.rule is None]}
-            for doc in docs]
+        docs = [
+            {
+                **doc,
+                "hashtags": [
+                    d.tag
+                    for d in explain_hashtags(
+                        doc.get("hashtags_raw") or [],
+                        doc.get("lang"),
+                        fold_accents=h.fold_accents,
+                        drop_numeric=h.drop_numeric,
+                        drop_stopwords=h.drop_stopwords,
+                        min_length=h.min_length,
+                        max_length=h.max_length,
+                    )
+                    if d.rule is None
+                ],
+            }
+            for doc in docs
+        ]
     index: list[dict[str, Any]] = []
     dups: list[dict[str, Any]] = []
     if cfg.dedupe.enabled:
@@ -287,8 +316,48 @@ def _time_stages() -> tuple[dict[str, float], list[float]]:
     return seconds, span
 
 
-def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None) -> None:
+def floor_ingest(dump: str, out: str, shared: str) -> dict[str, int]:
+    """The shared folder's ``tools/floor.py`` in this process, one worker; returns its counts."""
+    import importlib.util
+
+    path = Path(shared) / "tools" / "floor.py"
+    spec = importlib.util.spec_from_file_location("newsflow_bench_floor", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no floor script at {path}")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    with tempfile.TemporaryDirectory(prefix="newsflow-floor-") as tmp:
+        timings = os.path.join(tmp, "timings.json")
+        status = floor.main(["--input", dump, "--output", out, "--workers", "1", "--timings", timings])
+        if status:
+            raise RuntimeError(f"floor.py exited with status {status}")
+        with open(timings, encoding="utf-8") as fh:
+            res = json.load(fh)
+    return {"read": res["docs_read"], "kept": res["kept"], "duplicates": res["duplicates"], "rejects": res["rejects"]}
+
+
+def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None, shared: str) -> None:
     """Run one variant and print one JSON line (counts, seconds, getrusage peaks, slowest stages)."""
+    if variant == "floor":  # loads no newsflow code at all
+        started = time.perf_counter()
+        counts = floor_ingest(dump, out, shared)
+        seconds = time.perf_counter() - started
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        print(
+            json.dumps(
+                {
+                    "variant": variant,
+                    "seconds": seconds,
+                    **counts,
+                    "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
+                    "self_maxrss_mb": usage[0].ru_maxrss / 1024,
+                    "children_maxrss_mb": usage[1].ru_maxrss / 1024,
+                    "stages": [],
+                    "outside_stages_seconds": None,
+                }
+            )
+        )
+        return
     from newsflow.config import load_config
 
     cfg = load_config(config)
@@ -316,14 +385,20 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
         prof.disable()
         prof.dump_stats(profile)
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    print(json.dumps({
-        "variant": variant, "seconds": seconds, **counts,
-        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
-        "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "stages": sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8],
-        "outside_stages_seconds": (span[0] - started) + (ended - span[-1]) if span else None,
-    }))
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "seconds": seconds,
+                **counts,
+                "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
+                "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                "stages": sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8],
+                "outside_stages_seconds": (span[0] - started) + (ended - span[-1]) if span else None,
+            }
+        )
+    )
 
 
 def _count(manifest: dict[str, Any], key: str) -> int:
@@ -357,11 +432,22 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def measure(variant: str, dump: str, out: str, config: str | None, profile: str | None = None) -> dict[str, Any]:
+def measure(
+    variant: str, dump: str, out: str, config: str | None, profile: str | None = None, shared: str | None = None
+) -> dict[str, Any]:
     """Run ``variant`` in a child process; its JSON line plus the sampled peak tree RSS."""
     load_before = os.getloadavg()[0]
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_child", variant, dump, out, config or "",
-           profile or ""]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_child",
+        variant,
+        dump,
+        out,
+        config or "",
+        profile or "",
+        shared or str(_shared_dir()),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     peak = [0.0]
@@ -437,8 +523,20 @@ def make_corpus(work: Path, scale: int, quick: bool, shared: Path) -> Path:
         source = subset
     out = work / f"corpus-{scale}x"
     if not (out / "dump").is_dir():
-        subprocess.run([sys.executable, str(shared / "tools" / "make_dump_corpus.py"), "--out", str(out),
-                        "--masakhane", str(source), "--scale", str(scale)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(shared / "tools" / "make_dump_corpus.py"),
+                "--out",
+                str(out),
+                "--masakhane",
+                str(source),
+                "--scale",
+                str(scale),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return out / "dump"
 
 
@@ -468,14 +566,27 @@ def _dump_mb(dump: Path) -> float:
 
 
 _STAGES = (
-    ("read (sources, decompression)", ("newsflow/io/sources.py", "newsflow/io/read_dump.py", "gzip.py", "tarfile.py",
-                                       "zipfile.py", "_compression.py", "bz2.py", "lzma.py")),
+    (
+        "read (sources, decompression)",
+        (
+            "newsflow/io/sources.py",
+            "newsflow/io/read_dump.py",
+            "gzip.py",
+            "tarfile.py",
+            "zipfile.py",
+            "_compression.py",
+            "bz2.py",
+            "lzma.py",
+        ),
+    ),
     ("parse (SplitHeader)", ("newsflow/core/parse.py", "newsflow/transforms/split_header.py")),
     ("lang (DetectLang, fastText)", ("newsflow/core/lang.py", "newsflow/transforms/detect_lang.py", "fasttext")),
     ("hashtags", ("newsflow/core/hashtags.py", "newsflow/transforms/normalize_hashtags.py")),
     ("dedupe", ("newsflow/core/dedupe.py", "newsflow/transforms/dedupe.py", "newsflow/io/dedupe_index.py")),
-    ("write (WriteTables, Parquet)", ("newsflow/io/write_tables.py", "newsflow/io/tables.py", "newsflow/schema.py",
-                                      "pyarrow")),
+    (
+        "write (WriteTables, Parquet)",
+        ("newsflow/io/write_tables.py", "newsflow/io/tables.py", "newsflow/schema.py", "pyarrow"),
+    ),
     ("Beam coders/pickling", ("apache_beam/coders", "pickle", "cloudpickle", "dill")),
     ("Beam runner/worker overhead", ("apache_beam/",)),
 )
@@ -490,8 +601,10 @@ def profile_report(path: str, top: int = 25) -> str:
         where = f"{filename}:{func}"
         stage = next((name for name, marks in _STAGES if any(m in where for m in marks)), "other (stdlib, numpy...)")
         by_stage[stage] += tt
-    lines = [f"profile: {total:.1f} s of own time in this process (worker processes are not included)",
-             "own time by stage:"]
+    lines = [
+        f"profile: {total:.1f} s of own time in this process (worker processes are not included)",
+        "own time by stage:",
+    ]
     for stage, tt in sorted(by_stage.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {stage:<34} {tt:8.2f} s  {100 * tt / max(total, 1e-9):5.1f}%")
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
@@ -516,9 +629,11 @@ def _ceiling_lines(results: dict[int, dict[str, dict[str, Any]]], ceilings: dict
             continue
         slowest = max(c["seconds"])
         ceiling = 2 * base["seconds"] / slowest
-        lines.append(f"  {scale}x two baselines at once: {_at_once(c)} s "
-                     f"(one alone {base['seconds']:.1f} s): two processes here reach at most {ceiling:.2f}x "
-                     f"one baseline's throughput")
+        lines.append(
+            f"  {scale}x two baselines at once: {_at_once(c)} s "
+            f"(one alone {base['seconds']:.1f} s): two processes here reach at most {ceiling:.2f}x "
+            f"one baseline's throughput"
+        )
         d2 = results[scale].get("direct2")
         if d2:
             got = base["seconds"] / d2["seconds"]
@@ -526,40 +641,74 @@ def _ceiling_lines(results: dict[int, dict[str, dict[str, Any]]], ceilings: dict
     return lines
 
 
+def _floor_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
+    """Per run: CPU seconds per document, documents per vCPU-hour, and both ratios to the floor's run."""
+    lines = [
+        "against the floor (floor.py, one process): throughput ratio = docs/s / floor docs/s, "
+        "CPU ratio = CPU s per doc / floor's; docs per vCPU-hour = 3600 / CPU s per doc"
+    ]
+    for scale, by_variant in results.items():
+        floor = by_variant.get("floor")
+        for variant, r in by_variant.items():
+            cpu_doc = r["cpu_seconds"] / max(r["read"], 1)
+            line = (
+                f"  {scale}x {variant:<9} {1000 * cpu_doc:7.2f} CPU ms/doc, "
+                f"{3600 / max(cpu_doc, 1e-12):>10,.0f} docs per vCPU-hour"
+            )
+            if floor and variant != "floor":
+                floor_cpu = floor["cpu_seconds"] / max(floor["read"], 1)
+                speed = (r["read"] / r["seconds"]) / (floor["read"] / floor["seconds"])
+                line += f", throughput {speed:.3f}x the floor's, CPU per doc {cpu_doc / floor_cpu:.2f}x the floor's"
+            lines.append(line)
+    return lines
+
+
 def _outside_stage_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     """Per DirectRunner run, its seconds outside the runner's stages (fixed costs a second worker keeps)."""
-    return [f"  {scale}x {variant}: {r['outside_stages_seconds']:.1f} s of {r['seconds']:.1f} s "
-            f"outside the runner's stages (graph, translation, worker shutdown, output checks)"
-            for scale, by_variant in results.items() for variant, r in by_variant.items()
-            if r.get("outside_stages_seconds") is not None]
+    return [
+        f"  {scale}x {variant}: {r['outside_stages_seconds']:.1f} s of {r['seconds']:.1f} s "
+        f"outside the runner's stages (graph, translation, worker shutdown, output checks)"
+        for scale, by_variant in results.items()
+        for variant, r in by_variant.items()
+        if r.get("outside_stages_seconds") is not None
+    ]
 
 
-def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float],
-            ceilings: dict[int, dict[str, Any]] | None = None) -> str:
+def _report(
+    results: dict[int, dict[str, dict[str, Any]]],
+    mb: dict[int, float],
+    ceilings: dict[int, dict[str, Any]] | None = None,
+) -> str:
     lines = []
-    head = f"{'scale':>5} {'variant':<9} {'docs':>7} {'kept':>7} {'dups':>6} {'rej':>4} {'sec':>8} {'docs/s':>8} " \
-           f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9} {'rows':>10}"
+    head = (
+        f"{'scale':>5} {'variant':<9} {'docs':>7} {'kept':>7} {'dups':>6} {'rej':>4} {'sec':>8} {'docs/s':>8} "
+        f"{'MB/s':>6} {'x base':>7} {'CPU s':>7} {'treeRSS MB':>10} {'maxRSS MB':>9} {'rows':>10}"
+    )
     lines.append(head)
     for scale, by_variant in results.items():
         base = by_variant.get("baseline")
         for variant, r in by_variant.items():
             ratio = base["seconds"] / r["seconds"] if base else float("nan")
             maxrss = max(r["self_maxrss_mb"], r["children_maxrss_mb"])
-            lines.append(f"{scale:>4}x {variant:<9} {r['read']:>7} {r['kept']:>7} {r['duplicates']:>6} "
-                         f"{r['rejects']:>4} {r['seconds']:>8.1f} {r['read'] / r['seconds']:>8.1f} "
-                         f"{mb[scale] / r['seconds']:>6.2f} {ratio:>6.2f}x {r['cpu_seconds']:>7.1f} "
-                         f"{r['tree_peak_rss_mb']:>10.0f} "
-                         f"{maxrss:>9.0f} {_rows_label(r):>10}")
+            lines.append(
+                f"{scale:>4}x {variant:<9} {r['read']:>7} {r['kept']:>7} {r['duplicates']:>6} "
+                f"{r['rejects']:>4} {r['seconds']:>8.1f} {r['read'] / r['seconds']:>8.1f} "
+                f"{mb[scale] / r['seconds']:>6.2f} {ratio:>6.2f}x {r['cpu_seconds']:>7.1f} "
+                f"{r['tree_peak_rss_mb']:>10.0f} "
+                f"{maxrss:>9.0f} {_rows_label(r):>10}"
+            )
     lines.append("rows: kept ids and (doc_id, kept_id, method) of duplicates compared with the baseline's output")
-    lines.append("goals: direct2 >= 1.2x baseline throughput, direct1 >= 0.7x; 5x time <= 5 x 1x time; "
-                 "peak memory 5x <= 3 x 1x")
+    lines.append(
+        "goals: direct2 >= 1.2x baseline throughput, direct1 >= 0.7x; 5x time <= 5 x 1x time; peak memory 5x <= 3 x 1x"
+    )
     for scale, by_variant in results.items():
         base = by_variant.get("baseline")
         for variant, goal in GOALS.items():
             if base and variant in by_variant:
                 got = base["seconds"] / by_variant[variant]["seconds"]
-                lines.append(f"  {scale}x {variant}: {got:.3f}x baseline (goal {goal}x): "
-                             f"{'met' if got >= goal else 'NOT met'}")
+                lines.append(
+                    f"  {scale}x {variant}: {got:.3f}x baseline (goal {goal}x): {'met' if got >= goal else 'NOT met'}"
+                )
     scales = sorted(results)
     if len(scales) >= 2:
         lo, hi = scales[0], scales[-1]
@@ -570,10 +719,13 @@ def _report(results: dict[int, dict[str, dict[str, Any]]], mb: dict[int, float],
             t_ratio = b["seconds"] / a["seconds"]
             m_ratio = b["tree_peak_rss_mb"] / max(a["tree_peak_rss_mb"], 1e-9)
             docs_ratio = b["read"] / max(a["read"], 1)
-            lines.append(f"  {variant}: time {hi}x/{lo}x = {t_ratio:.2f} for {docs_ratio:.2f}x the documents "
-                         f"({'no worse than linear' if t_ratio <= docs_ratio * 1.05 else 'WORSE than linear'}); "
-                         f"peak tree RSS {hi}x/{lo}x = {m_ratio:.2f} "
-                         f"({'within' if m_ratio <= 3 else 'OVER'} the 3x goal)")
+            lines.append(
+                f"  {variant}: time {hi}x/{lo}x = {t_ratio:.2f} for {docs_ratio:.2f}x the documents "
+                f"({'no worse than linear' if t_ratio <= docs_ratio * 1.05 else 'WORSE than linear'}); "
+                f"peak tree RSS {hi}x/{lo}x = {m_ratio:.2f} "
+                f"({'within' if m_ratio <= 3 else 'OVER'} the 3x goal)"
+            )
+    lines.extend(_floor_lines(results))
     lines.extend(_ceiling_lines(results, ceilings or {}))
     lines.extend(_outside_stage_lines(results))
     return "\n".join(lines)
@@ -583,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Make the corpora, run every variant on each, print the table (and the profile)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_child":
-        _child(argv[1], argv[2], argv[3], argv[4] or None, argv[5] or None)
+        _child(argv[1], argv[2], argv[3], argv[4] or None, argv[5] or None, argv[6])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_LANGS)} dev.tsv")
@@ -593,9 +745,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--work", default=None, help="folder for corpora and outputs (default: a temporary one)")
     ap.add_argument("--profile", action="store_true", help="also profile direct1 at the smallest scale")
     ap.add_argument("--shared", default=str(_shared_dir()), help="the shared folder (corpora, tools)")
-    ap.add_argument("--ceiling-scales", default="1",
-                    help="scales at which two baselines also run at once, to measure what two processes "
-                         "can reach on this machine (default 1; empty: none)")
+    ap.add_argument(
+        "--ceiling-scales",
+        default="1",
+        help="scales at which two baselines also run at once, to measure what two processes "
+        "can reach on this machine (default 1; empty: none)",
+    )
     args = ap.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="newsflow-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -617,9 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for variant in variants:
                 out = work / f"out-{scale}x-{variant}"
                 shutil.rmtree(out, ignore_errors=True)
-                results[scale][variant] = r = measure(variant, str(dump), str(out), args.config)
-                print(f"  {variant}: {r['seconds']:.1f} s, {r['read']} docs read, load average before/after "
-                      f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
+                results[scale][variant] = r = measure(variant, str(dump), str(out), args.config, shared=args.shared)
+                print(
+                    f"  {variant}: {r['seconds']:.1f} s, {r['read']} docs read, load average before/after "
+                    f"{r['load_before']:.1f}/{os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)",
+                    flush=True,
+                )
                 for label, sec in r.get("stages", []):
                     print(f"      {sec:7.1f} s  {label}", flush=True)
             if scale in ceiling_scales and "baseline" in results[scale]:
@@ -627,13 +785,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for out in outs:
                     shutil.rmtree(out, ignore_errors=True)
                 ceilings[scale] = c = measure_ceiling(str(dump), [str(o) for o in outs], args.config)
-                print(f"  two baselines at once: {_at_once(c)} s, "
-                      f"load average before {c['load_before']:.1f}", flush=True)
+                print(
+                    f"  two baselines at once: {_at_once(c)} s, load average before {c['load_before']:.1f}", flush=True
+                )
                 for out in outs:
                     shutil.rmtree(out, ignore_errors=True)
             if "baseline" in results[scale]:
                 base_rows = decisions(work / f"out-{scale}x-baseline")
                 for variant, r in results[scale].items():
+                    if variant == "floor":  # another job's rules: its decisions are not comparable
+                        continue
                     r["rows_differing"] = _differences(decisions(work / f"out-{scale}x-{variant}"), base_rows)
     finally:  # what was measured is printed even when a later run fails
         print(_report({k: v for k, v in results.items() if v}, mb, ceilings), flush=True)
@@ -642,8 +803,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prof = work / "direct1.prof"
         out = work / "out-profile"
         shutil.rmtree(out, ignore_errors=True)
-        r = measure("direct1", str(make_corpus(work, scale, args.quick, Path(args.shared))), str(out), args.config,
-                    profile=str(prof))
+        r = measure(
+            "direct1",
+            str(make_corpus(work, scale, args.quick, Path(args.shared))),
+            str(out),
+            args.config,
+            profile=str(prof),
+        )
         print(f"profiled direct1 at {scale}x: {r['seconds']:.1f} s under cProfile; stats in {prof}")
         print(profile_report(str(prof)))
     return 0

@@ -104,6 +104,43 @@ def _punct_table() -> dict[int, str]:
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def _punct_kinds() -> np.ndarray:
+    """:func:`_punct_table` as one byte per code point (0 kept, 1 a space, 2 removed), line feed kept."""
+    kinds = np.zeros(0x110000, dtype=np.uint8)
+    for cp, to in _punct_table().items():
+        kinds[cp] = 1 if to == " " else 2
+    kinds[0x0A] = 0
+    return kinds
+
+
+@functools.lru_cache(maxsize=1)
+def _ascii_table() -> bytes:
+    """:func:`_punct_kinds` for ASCII as a ``bytes.translate`` table (no ASCII character is removed)."""
+    kinds = _punct_kinds()
+    return bytes(0x20 if kinds[cp] == 1 else cp for cp in range(256))
+
+
+def _fold(text: str) -> str:
+    """NFKC, case folded, :func:`_punct_table` applied except that line feeds stay (whitespace not collapsed).
+
+    The same as ``translate(_punct_table())`` with ``\n`` kept, as a lookup over the code points (a translate
+    with a dict costs a Python lookup per character). Neither NFKC nor case folding makes a line feed, and NFKC
+    never composes across one, so the lines of the result are the folded lines of ``text``.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if text.isascii():
+        return text.encode("ascii").translate(_ascii_table()).decode("ascii")
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    kinds = _punct_kinds()[cps]
+    if not kinds.any():
+        return text
+    out = np.where(kinds == 1, np.uint32(0x20), cps).astype("<u4")
+    if (kinds == 2).any():
+        out = out[kinds != 2]
+    return out.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 def normalize_text(text: str) -> str:
     """Text reduced to what makes it the same article for a reader.
 
@@ -115,9 +152,7 @@ def normalize_text(text: str) -> str:
     ($, %, emoji) are kept.  Copies that differ only in typography, quote or
     dash style, spacing, line wrapping or case normalize to the same string.
     """
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = text.translate(_punct_table())
-    return " ".join(text.split())
+    return " ".join(_fold(text).split())
 
 
 def exact_key(text: str) -> bytes:
@@ -168,9 +203,10 @@ def normalized_lines(text: str, drop: frozenset[bytes] = frozenset(), min_chars:
 
     ``" ".join(normalized_lines(text))`` equals ``normalize_text(text)`` (a line break is
     whitespace, and NFKC never composes across it), so one pass gives both the text to
-    shingle and the line structure that :func:`edit_similarity` uses.
+    shingle and the line structure that :func:`edit_similarity` uses. The text is folded in
+    one pass (:func:`_fold` keeps its line feeds), not line by line.
     """
-    lines = [norm for norm in (normalize_text(line) for line in text.split("\n")) if norm]
+    lines = [norm for norm in (" ".join(line.split()) for line in _fold(text).split("\n")) if norm]
     return strip_normalized(lines, drop, min_chars) if drop else lines
 
 
@@ -240,7 +276,7 @@ def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
             for i in range(1, size):
                 h *= _P
                 h += cps[i : i + m]
-            return np.unique(_mix64(h ^ np.uint64(size)))
+            return _sorted_distinct(_mix64(h ^ np.uint64(size)))
     elif kind == "word":
         space = np.flatnonzero(cps == 32)
         wstart = np.concatenate(([0], space + 1))
@@ -255,7 +291,18 @@ def shingle_hashes(norm: str, kind: str = "char", size: int = 5) -> np.ndarray:
     else:
         raise ValueError(f"unknown shingle kind {kind!r}")
     h = _segment_hashes(cps, starts, ends)
-    return np.unique(_mix64(h ^ (ends - starts).astype(np.uint64)))
+    return _sorted_distinct(_mix64(h ^ (ends - starts).astype(np.uint64)))
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` for a 1-d array, as one sort and a neighbour comparison (2-3x faster here)."""
+    out = np.sort(values)
+    if len(out) < 2:
+        return out
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
 
 
 # ---------------------------------------------------------------------------- MinHash
@@ -280,14 +327,24 @@ class MinHasher:
         self.b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
         self.chunk_rows = chunk_rows
 
+    _BLOCK_ROWS = 1024  # rows per block: a (1024 x 128) uint64 block stays in the CPU cache
+
     def signature(self, shingles: np.ndarray) -> np.ndarray:
-        """uint32[num_perm] signature; all 0xFFFFFFFF for an empty shingle set."""
-        sig = np.full(self.num_perm, self.EMPTY, dtype=np.uint32)
-        for start in range(0, len(shingles), self.chunk_rows):
-            x = shingles[start : start + self.chunk_rows, None]
-            h = ((x * self.a[None, :] + self.b[None, :]) >> np.uint64(32)).astype(np.uint32)
+        """uint32[num_perm] signature; all 0xFFFFFFFF for an empty shingle set.
+
+        The minimum of the top 32 bits is the top 32 bits of the 64-bit minimum, so the shift
+        and the narrowing are done once on the result, not on every (shingle, permutation) value.
+        """
+        sig = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
+        rows = max(1, min(self.chunk_rows, self._BLOCK_ROWS, len(shingles)))
+        block = np.empty((rows, self.num_perm), dtype=np.uint64)
+        for start in range(0, len(shingles), rows):
+            x = shingles[start : start + rows, None]
+            h = block[: len(x)]
+            np.multiply(x, self.a, out=h)
+            h += self.b
             np.minimum(sig, h.min(axis=0), out=sig)
-        return sig
+        return (sig >> np.uint64(32)).astype(np.uint32)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
@@ -341,7 +398,7 @@ EDIT_MAX_CHARS = 20_000
 def fingerprint(shingles: np.ndarray, hasher: MinHasher, sketch_size: int = 256, lede: bytes = b"") -> Fingerprint:
     """Fingerprint of a sorted distinct shingle-hash array (output of :func:`shingle_hashes`)."""
     sig = hasher.signature(shingles)
-    bottom = np.unique((shingles[:sketch_size] >> np.uint64(32)).astype(np.uint32))
+    bottom = _sorted_distinct((shingles[:sketch_size] >> np.uint64(32)).astype(np.uint32))
     return Fingerprint(int(len(shingles)), sig.astype("<u4").tobytes(), bottom.astype("<u4").tobytes(), lede)
 
 

@@ -285,18 +285,29 @@ def decide(
         thresholds: per-code thresholds that replace ``threshold`` for that code.
         min_ratio: the best score must be at least this many times the runner-up's (1 = no check).
     """
-    merged: dict[str, float] = {}
-    for code, p in zip(codes, probs.tolist(), strict=True):
-        merged[code] = merged.get(code, 0.0) + p
-    ranked = sorted(merged.items(), key=lambda kv: kv[1], reverse=True)
-    best, score = ranked[0]
-    alt, alt_score = ranked[1] if len(ranked) > 1 else (None, None)
+    if len(probs) != len(codes):
+        raise ValueError(f"{len(probs)} probabilities for {len(codes)} codes")
+    names, inverse = _code_groups(tuple(codes))
+    # Shares added per code in label order from 0.0 (as a dict would), codes in order of first appearance; a stable
+    # sort then ranks equal shares in that order.
+    merged = np.bincount(inverse, weights=probs, minlength=len(names)) if len(names) < len(codes) else probs
+    order = np.argsort(-merged, kind="stable")[:2]
+    best, score = names[order[0]], float(merged[order[0]])
+    alt, alt_score = (names[order[1]], float(merged[order[1]])) if len(names) > 1 else (None, None)
     limit = (thresholds or {}).get(best, threshold)
     clear = alt_score is None or score >= min_ratio * alt_score
     lang = best if score >= limit and clear and best != UNDETERMINED else UNDETERMINED
     # fastText's softmax adds 1e-5 to every probability, so a sure answer can read 1.00001
     score = min(float(score), 1.0)
     return LangResult(lang, score, alt, None if alt_score is None else min(float(alt_score), 1.0))
+
+
+@functools.lru_cache(maxsize=64)
+def _code_groups(codes: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct codes in order of first appearance, and each label's position among them."""
+    names = tuple(dict.fromkeys(codes))
+    at = {code: i for i, code in enumerate(names)}
+    return names, np.array([at[code] for code in codes], dtype=np.intp)
 
 
 # lid.176 answers that may hide a language it does not know, and the second-model codes that may replace each
@@ -595,15 +606,33 @@ class LangModel:
             index = self._words
             if len(index) + len(words) > self._CACHE_WORDS:
                 index.clear()
-            rows = []
-            for word in words:
-                row = index.get(word)
-                if row is None:
-                    row = len(index)
-                    self._sums[row], self._counts[row] = self._word_vector(word)
-                    index[word] = row
-                rows.append(row)
+            rows = list(map(index.get, words))  # one C-level pass; news text repeats its words
+            if None in rows:
+                new = list(dict.fromkeys(word for word, row in zip(words, rows, strict=True) if row is None))
+                start = len(index)
+                end = start + len(new)
+                self._sums[start:end], self._counts[start:end] = self._word_vectors(new)
+                index.update(zip(new, range(start, end), strict=True))
+                rows = list(map(index.__getitem__, words))
             return self._sums[rows], self._counts[rows]
+
+    def _word_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_word_vector` of several words: one reused fastText vector, one numpy conversion for all."""
+        try:
+            from fasttext_pybind import Vector
+        except ImportError:  # pragma: no cover - another binding: one word at a time
+            pairs = [self._word_vector(word) for word in words]
+            return np.array([v for v, _ in pairs]).reshape(len(words), -1), np.array([n for _, n in pairs], float)
+        f = self.model.f
+        dim = self._sums.shape[1]
+        means = np.empty((len(words), dim), dtype=np.float32)  # what get_word_vector returns, row by row
+        counts = np.empty(len(words), dtype=np.float64)
+        vec = Vector(dim)
+        for i, word in enumerate(words):
+            counts[i] = len(f.getSubwords(word, "strict")[1])
+            f.getWordVector(vec, word)
+            means[i] = vec
+        return means.astype(np.float64) * counts[:, None], counts
 
     def _dist(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Distributions (rows, labels) for rows of summed word vectors; fastText adds the end-of-line token."""

@@ -1,10 +1,13 @@
 """Pure tests of newsflow.core.dedupe: normalization, shingles, MinHash, LSH math, verification, keepers."""
+
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 import subprocess
 import sys
+import unicodedata
 
 import numpy as np
 import pytest
@@ -113,8 +116,13 @@ def test_hashes_are_the_same_in_another_process():
         "shingle_hashes(normalize_text('Deterministic across processes, please'))).tolist())"
     )
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": seed, "PYTHONPATH": "."}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PYTHONPATH": "."},
+        ).stdout
         for seed in ("1", "2")
     }
     here = f"{exact_key('Hello world').hex()} " + str(
@@ -245,8 +253,10 @@ def test_best_container_is_deterministic():
 
 
 _VOCAB_RNG = np.random.default_rng(7)
-_VOCAB = ["".join(_VOCAB_RNG.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(n)))
-          for n in _VOCAB_RNG.integers(3, 10, size=3000)]
+_VOCAB = [
+    "".join(_VOCAB_RNG.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(n)))
+    for n in _VOCAB_RNG.integers(3, 10, size=3000)
+]
 
 
 def _words(n: int, seed: int | None = None) -> list[str]:
@@ -277,7 +287,7 @@ def test_normalized_lines_equal_normalize_text_and_drop_boilerplate():
 
 def test_edit_similarity_separates_noisy_copies_from_templates():
     words = _words(400)
-    original = "\n".join(" ".join(words[i:i + 40]) for i in range(0, 400, 40))
+    original = "\n".join(" ".join(words[i : i + 40]) for i in range(0, 400, 40))
     noisy = _ocr(original, 0.10, seed=3)
     norm_a = "\n".join(normalized_lines(original))
     norm_b = "\n".join(normalized_lines(noisy))
@@ -373,3 +383,144 @@ def test_index_row_round_trip_through_parquet(tmp_path):
     assert index_entry({**back[0], "lede": lede}, 128)["fp"].lede == lede
     assert index_entry({**back[0], "lede": b"x" * 300}, 128)["fp"].lede == b""  # not a lede key: ignored
     assert len(row["signature"]) == 512 and len(row["sketch"]) == 4 * min(256, fp.shingles)
+
+
+# ---------------------------------------------------------------------------- fast paths against their definitions
+# The reference implementations below are the direct forms of the definitions (one ``str.translate`` per line; the
+# top 32 bits of every (shingle, permutation) hash, then their minimum); the library computes the same values in
+# fewer, vectorized passes.
+
+
+def _ref_normalize_text(text: str) -> str:
+    from newsflow.core.dedupe import _punct_table
+
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_punct_table())
+    return " ".join(text.split())
+
+
+def _ref_normalized_lines(text: str) -> list[str]:
+    return [norm for norm in (_ref_normalize_text(line) for line in text.split("\n")) if norm]
+
+
+def _ref_signature(hasher: MinHasher, shingles: np.ndarray) -> np.ndarray:
+    sig = np.full(hasher.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    for start in range(0, len(shingles), 4096):
+        h = ((shingles[start : start + 4096, None] * hasher.a + hasher.b) >> np.uint64(32)).astype(np.uint32)
+        np.minimum(sig, h.min(axis=0), out=sig)
+    return sig
+
+
+_LANGS = ("eng", "fra", "hau", "swa", "amh", "yor", "tir", "som", "ibo")
+_TRICKY = [
+    "",
+    "\n\n",
+    "a\u0301\nb",  # a combining mark just before a line break
+    "x\n\u0301y",  # ... and just after one (NFKC must not compose across it)
+    "co\u00adoperate\u200b \ufeffword\u2060s",  # removed characters
+    "Stra\u00dfe \u0130stanbul \u03a3\u039f\u03a3 \ufb01le \uff21\uff22",  # folding, ligatures, full width
+    "line\r\nnext\u2028sep\u2029par\u0085nel\x0bvt\x1cfs",  # every kind of line and paragraph break
+    "emoji \U0001f600 tag\U000e0041\U000e007f math \U0001d400 \ud800 lone",  # astral chars, a lone surrogate
+    "\u1100\u1161\u11a8\n\u1161",  # Hangul jamo around a line break
+    "only ascii, with: punctuation!\tand\ttabs -- ok?",
+]
+
+
+@pytest.fixture(scope="module")
+def many_texts(shared_dir) -> list[str]:
+    texts = list(_TRICKY)
+    for lang in _LANGS:
+        texts += _articles(shared_dir, lang, limit=60)
+    return texts
+
+
+def test_normalization_equals_the_per_line_translate_definition(many_texts):
+    for text in many_texts:
+        assert normalize_text(text) == _ref_normalize_text(text), text[:80]
+        assert normalized_lines(text) == _ref_normalized_lines(text), text[:80]
+        assert line_keys(text) == sorted(
+            {
+                hashlib.blake2b(n.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+                for n in _ref_normalized_lines(text)
+                if len(n) >= 20
+            }
+        )
+
+
+def test_normalization_equals_the_definition_on_every_code_point():
+    for start in range(0, 0x110000, 2048):
+        block = "".join(chr(cp) for cp in range(start, min(start + 2048, 0x110000)))
+        for text in (block, block.replace("\u3000", "\n"), "\n".join(block[i : i + 7] for i in range(0, 2048, 7))):
+            assert normalize_text(text) == _ref_normalize_text(text), hex(start)
+            assert normalized_lines(text) == _ref_normalized_lines(text), hex(start)
+
+
+def test_exact_keys_equal_the_definition(many_texts):
+    for text in many_texts:
+        norm = _ref_normalize_text(text)
+        data = (
+            b"n" + norm.encode("utf-8", "surrogatepass")
+            if norm
+            else b"r" + " ".join(unicodedata.normalize("NFKC", text).split()).encode("utf-8", "surrogatepass")
+        )
+        assert exact_key(text) == hashlib.blake2b(data, digest_size=16).digest()
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 4096])
+def test_signatures_equal_the_per_shingle_definition(many_texts, chunk_rows):
+    hasher = MinHasher(128, seed=3, chunk_rows=chunk_rows)
+    texts = many_texts[:: {1: 12, 7: 4}.get(chunk_rows, 1)]
+    checked = 0
+    for text in texts + ["x" * 5000 + "".join(chr(0x4E00 + i) for i in range(3000))]:
+        shingles = shingle_hashes(normalize_text(text), "char", 5)
+        got = hasher.signature(shingles)
+        assert got.dtype == np.uint32
+        np.testing.assert_array_equal(got, _ref_signature(hasher, shingles))
+        checked += len(shingles) > 1024  # several blocks of the vectorized path
+    assert checked > 0
+    np.testing.assert_array_equal(hasher.signature(np.empty(0, dtype=np.uint64)), np.full(128, 0xFFFFFFFF))
+
+
+def _ref_char_shingles(norm: str, size: int = 5) -> list[int]:
+    """Character shingle hashes by their definition, in Python integers (sorted, distinct)."""
+    mask, p = (1 << 64) - 1, 0x100000001B3
+
+    def mix(x: int) -> int:
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    cps = [ord(c) for c in norm]
+    if len(cps) <= size:
+        h = 0
+        for c in cps:
+            h = (h * p + c) & mask
+        return [mix(h ^ len(cps))] if cps else []
+    out = set()
+    for i in range(len(cps) - size + 1):
+        h = 0
+        for c in cps[i : i + size]:
+            h = (h * p + c) & mask
+        out.add(mix(h ^ size))
+    return sorted(out)
+
+
+def test_shingles_and_sketches_equal_their_definitions(many_texts):
+    from newsflow.core.dedupe import _sorted_distinct
+
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 3, 50, 3000):
+        for values in (rng.integers(0, 1 << 63, size=n, dtype=np.uint64), rng.integers(0, 5, size=n).astype(np.uint32)):
+            got = _sorted_distinct(values)
+            assert got.dtype == values.dtype
+            np.testing.assert_array_equal(got, np.unique(values))
+    hasher = MinHasher(64, seed=2)
+    for text in many_texts[::6] + ["abc", "abcde", ""]:
+        norm = normalize_text(text)
+        shingles = shingle_hashes(norm, "char", 5)
+        assert shingles.tolist() == _ref_char_shingles(norm)
+        fp = fingerprint(shingles, hasher, 256)
+        assert fp.sketch == np.unique((shingles[:256] >> np.uint64(32)).astype(np.uint32)).astype("<u4").tobytes()
+        assert fp.signature == _ref_signature(hasher, shingles).astype("<u4").tobytes()
+        assert fp.shingles == len(shingles)

@@ -559,3 +559,69 @@ def test_second_model_path_none_and_neighbours_in_config(tmp_path) -> None:
     with pytest.raises(ConfigError):
         LangConfig(second_min_score=2.0).validate()
     LangConfig(second_model=str(L.bundled_model_path(L.BUNDLED_SECOND_MODEL))).validate()
+
+
+# --- fast paths against the direct computations ------------------------------------------------------
+
+
+def _ref_decide(probs, codes, threshold, thresholds=None, min_ratio=1.0) -> L.LangResult:
+    """decide() as defined: shares merged per code in label order, ranked by a stable sort."""
+    merged: dict[str, float] = {}
+    for code, p in zip(codes, probs.tolist(), strict=True):
+        merged[code] = merged.get(code, 0.0) + p
+    ranked = sorted(merged.items(), key=lambda kv: kv[1], reverse=True)
+    best, score = ranked[0]
+    alt, alt_score = ranked[1] if len(ranked) > 1 else (None, None)
+    limit = (thresholds or {}).get(best, threshold)
+    clear = alt_score is None or score >= min_ratio * alt_score
+    lang = best if score >= limit and clear and best != L.UNDETERMINED else L.UNDETERMINED
+    return L.LangResult(lang, min(float(score), 1.0), alt, None if alt_score is None else min(float(alt_score), 1.0))
+
+
+def _texts(shared_dir, per_lang: int = 25) -> list[str]:
+    import csv
+    import sys
+
+    csv.field_size_limit(sys.maxsize)
+    out = []
+    for lang in ("eng", "fra", "hau", "swa", "som", "yor", "amh", "pcm", "ibo", "lin"):
+        with open(shared_dir / "corpora" / "masakhanews" / lang / "dev.tsv", newline="", encoding="utf-8") as fh:
+            out += [row["text"] for row in csv.DictReader(fh, delimiter="\t")][:per_lang]
+    return out
+
+
+def test_decide_equals_the_merge_definition(shared_dir, model: L.LangModel) -> None:
+    rng = np.random.default_rng(5)
+    cases = []
+    for text in _texts(shared_dir, 10):
+        whole, chunks = model.text_probs(L.prepare_text(text, 2000), 5)
+        cases += [whole[0], L.aggregate(chunks(), model.log_prior)]
+    n = len(model.codes)
+    for _ in range(200):  # ties (equal shares, zeros) must rank in label order, as the stable sort does
+        p = rng.choice([0.0, 0.1, 0.25, 0.5], size=n)
+        cases.append(p / max(p.sum(), 1.0))
+    cases.append(np.zeros(n))
+    for probs in cases:
+        for threshold, ratio in ((0.0, 1.0), (0.6, 1.5)):
+            got = L.decide(probs, model.codes, threshold, {"en": 0.9}, ratio)
+            assert got == _ref_decide(probs, model.codes, threshold, {"en": 0.9}, ratio)
+    merged = ["a", "b", "a", "c"]  # shared codes take the merging path
+    p = np.array([0.3, 0.4, 0.2, 0.1])
+    assert L.decide(p, merged, 0.0) == _ref_decide(p, merged, 0.0) == L.LangResult("a", 0.5, "b", 0.4)
+
+
+def test_word_rows_cached_equal_the_model_per_word(shared_dir) -> None:
+    model = L.LangModel()
+    if not model.fast:
+        pytest.skip("this fastText build has no numpy path")
+    texts = [L.prepare_text(t, 2000) for t in _texts(shared_dir, 4)]
+    cold = [model.text_probs(t, 5) for t in texts]
+    warm = [model.text_probs(t, 5) for t in texts]  # every word now from the cache
+    for (w1, c1), (w2, c2), text in zip(cold, warm, texts, strict=True):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(c1(), c2())
+        words = text.split()
+        sums, counts = model._word_rows(words)
+        direct = [model._word_vector(w) for w in words]
+        np.testing.assert_array_equal(sums, np.array([v for v, _ in direct]).reshape(len(words), -1))
+        np.testing.assert_array_equal(counts, [n for _, n in direct])
