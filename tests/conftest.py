@@ -48,6 +48,18 @@ def make_corpus(base: pathlib.Path, shared: pathlib.Path, langs: tuple[str, ...]
     return base / "gen"
 
 
+def score_output(shared: pathlib.Path, corpus: pathlib.Path, out: pathlib.Path, require: str) -> dict:
+    """Score an output against its corpus's truth with the shared scoring tool; fails on any unmet ``require``."""
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, str(shared / "tools" / "score_run.py"), "--truth", str(corpus / "truth.jsonl"),
+         "--output", str(out), "--json", "-", "--require", require],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
 def read_sorted(out: pathlib.Path, name: str):  # noqa: ANN201 - a pandas DataFrame
     """One output table as a DataFrame in a stable row order, partition columns as strings."""
     import pandas as pd

@@ -178,10 +178,10 @@ def test_real_beam_options_are_accepted(flags) -> None:
 
 
 def test_inputs_after_one_input_and_repeated_inputs_are_all_kept() -> None:
-    from pipelines.ingest import _split_inputs, parse_args
+    from pipelines.ingest import parse_args, split_inputs
 
     ing, _ = parse_args(["--input", "a.txt", "b.txt", "--input", "c.txt,d.txt", "--input=e.txt", "--runner=Direct"])
-    assert _split_inputs(ing.input) == ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]
+    assert split_inputs(ing.input) == ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]
     ing, _ = parse_args(["--dedupe_against", "x", "y", "--dedupe_against=z"])
     assert ing.dedupe_against == ["x", "y", "z"]
 

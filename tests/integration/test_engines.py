@@ -10,7 +10,6 @@ publish nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import signal
@@ -28,7 +27,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from newsflow.config import load_config
 from newsflow.engines import find
 from pipelines.ingest import build_pipeline, run
-from tests.conftest import make_corpus, read_sorted
+from tests.conftest import make_corpus, read_sorted, score_output
 
 pytestmark = pytest.mark.integration
 
@@ -79,24 +78,8 @@ def test_prism_writes_the_rows_of_the_in_process_runner(in_process, on_prism) ->
 
 def test_prism_output_scores_accounting_and_every_bad_input(corpus, on_prism, shared_dir) -> None:
     out, _ = on_prism
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(shared_dir / "tools" / "score_run.py"),
-            "--truth",
-            str(corpus / "truth.jsonl"),
-            "--output",
-            str(out),
-            "--json",
-            "-",
-            "--require",
-            "accounting_ok,reject_recall>=1,reject_precision>=1,reject_reason_acc>=1,exact_dup_recall>=1",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout)["accounting"]["missing"] == 0
+    require = "accounting_ok,reject_recall>=1,reject_precision>=1,reject_reason_acc>=1,exact_dup_recall>=1"
+    assert score_output(shared_dir, corpus, out, require)["accounting"]["missing"] == 0
 
 
 def _children(pid: int) -> list[tuple[int, str]]:

@@ -9,15 +9,11 @@ with two worker processes.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
 from pipelines.ingest import main, run
-from tests.conftest import make_corpus, read_sorted
+from tests.conftest import make_corpus, read_sorted, score_output
 
 pytestmark = pytest.mark.integration
 
@@ -49,27 +45,14 @@ def first_run(corpus, tmp_path_factory):
 
 def test_generated_corpus_scores_accounting_and_rejects(corpus, first_run, shared_dir) -> None:
     out, manifest = first_run
-    tool = shared_dir / "tools" / "score_run.py"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(tool),
-            "--truth",
-            str(corpus / "truth.jsonl"),
-            "--output",
-            str(out),
-            "--json",
-            "-",
-            "--require",
-            "accounting_ok,reject_recall>=1,reject_precision>=1,reject_reason_acc>=1,"
-            "published_match>=1,collected_match>=1,hashtag_rate>=1,"
-            "exact_dup_recall>=1,pair_precision>=0.99,ari>=0.99",
-        ],
-        capture_output=True,
-        text=True,
+    score = score_output(
+        shared_dir,
+        corpus,
+        out,
+        "accounting_ok,reject_recall>=1,reject_precision>=1,reject_reason_acc>=1,"
+        "published_match>=1,collected_match>=1,hashtag_rate>=1,"
+        "exact_dup_recall>=1,pair_precision>=0.99,ari>=0.99",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    score = json.loads(proc.stdout)
     assert score["accounting"]["missing"] == 0 and score["accounting"]["doubled"] == 0
     assert sum(score["accounting"]["unexpected_rows"].values()) == 0
     assert score["rejects"]["by_gold_reason"]["unsafe_path"]["same_reason"] == 1
