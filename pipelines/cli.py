@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import (
 
 import newsflow
 from newsflow.config import Config
+from newsflow.engines import EngineError, engine_flags
 from newsflow.io.dedupe_index import index_patterns
 from newsflow.io.read_dump import expand_pattern, plan_sources
 from newsflow.io.write_tables import MANIFEST, OUTPUT_MODES, TABLES, join_path, list_table_files
@@ -42,6 +43,7 @@ __all__ = [
     "parse_args",
     "quiet_runner_errors",
     "split_inputs",
+    "with_engine",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -284,6 +286,20 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, P
     _resolve_runner(_runner_arg(rest))
     _check_beam_args(rest)
     return ing, PipelineOptions(args)
+
+
+def with_engine(argv: Sequence[str] | None, opts: PipelineOptions) -> PipelineOptions:
+    """``opts`` pointed at the engine newsflow.engines installed, for runners that need one.
+
+    The runner is named as Beam resolves it (``--runner=prism`` is PrismRunner too).
+    Raises UsageError when that engine is not installed.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        extra = engine_flags(_resolve_runner(opts.view_as(StandardOptions).runner), args)
+    except EngineError as e:
+        raise UsageError(str(e)) from e
+    return PipelineOptions(args + extra) if extra else opts
 
 
 def _check_runner(opts: PipelineOptions, ing: argparse.Namespace, inputs: list[str]) -> None:

@@ -26,11 +26,10 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
+from apache_beam.options.pipeline_options import StandardOptions, TestOptions
 
 import newsflow
 from newsflow.config import Config, ConfigError, load_config
-from newsflow.engines import EngineError, engine_flags
 from newsflow.io.read_dump import ReadDump
 from newsflow.io.write_tables import WriteTables, join_path
 from newsflow.progress import Progress
@@ -46,6 +45,7 @@ from pipelines.cli import (
     parse_args,
     quiet_runner_errors,
     split_inputs,
+    with_engine,
 )
 
 __all__ = ["IngestOptions", "build_pipeline", "default_input", "main", "parse_args", "run"]
@@ -129,13 +129,7 @@ def _print_summary(manifest: dict[str, Any]) -> None:
 def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse options, validate, run the pipeline and return the manifest."""
     ing, opts = parse_args(argv)
-    try:  # PrismRunner, FlinkRunner, SparkRunner: the engine newsflow.engines installed
-        args = list(argv) if argv is not None else sys.argv[1:]
-        extra = engine_flags(opts.view_as(StandardOptions).runner, args)
-    except EngineError as e:
-        raise UsageError(str(e)) from e
-    if extra:
-        opts = PipelineOptions(args + extra)
+    opts = with_engine(argv, opts)  # PrismRunner, FlinkRunner, SparkRunner: the installed engine
     inputs = split_inputs(ing.input) or [default_input()]
     try:
         cfg = load_config(ing.config)

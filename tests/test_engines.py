@@ -134,3 +134,16 @@ def test_the_command_reports_each_engine_and_fails_when_one_cannot_be_had(cache,
     assert "flink: not installed" in err and "Could not find artifact x" in err
     assert engines.main(["status"]) == 0
     assert "not installed" in capsys.readouterr().out
+
+
+def test_every_spelling_beam_accepts_finds_the_engine(cache) -> None:
+    """``--runner=prism`` runs PrismRunner in Beam, so it must get the installed binary too."""
+    from apache_beam.options.pipeline_options import PrismRunnerOptions
+
+    from pipelines.cli import parse_args, with_engine
+
+    path = _fake_install(cache, "prism")
+    for name in ("PrismRunner", "prism", "prismrunner", "apache_beam.runners.portability.prism_runner.PrismRunner"):
+        argv = [f"--runner={name}"]
+        opts = with_engine(argv, parse_args(argv)[1])
+        assert opts.view_as(PrismRunnerOptions).prism_location == str(path), name
