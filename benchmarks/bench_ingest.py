@@ -342,21 +342,7 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
         started = time.perf_counter()
         counts = floor_ingest(dump, out, shared)
         seconds = time.perf_counter() - started
-        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        print(
-            json.dumps(
-                {
-                    "variant": variant,
-                    "seconds": seconds,
-                    **counts,
-                    "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
-                    "self_maxrss_mb": usage[0].ru_maxrss / 1024,
-                    "children_maxrss_mb": usage[1].ru_maxrss / 1024,
-                    "stages": [],
-                    "outside_stages_seconds": None,
-                }
-            )
-        )
+        _print_result(variant, seconds, counts, [], None)
         return
     from newsflow.config import load_config
 
@@ -384,6 +370,14 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     if prof:
         prof.disable()
         prof.dump_stats(profile)
+    stages = sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8]
+    _print_result(variant, seconds, counts, stages, (span[0] - started) + (ended - span[-1]) if span else None)
+
+
+def _print_result(
+    variant: str, seconds: float, counts: dict[str, int], stages: list[tuple[str, float]], outside: float | None
+) -> None:
+    """The child's one JSON line: its counts and seconds, CPU seconds and peak RSS (getrusage)."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     print(
         json.dumps(
@@ -392,10 +386,10 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
                 "seconds": seconds,
                 **counts,
                 "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
-                "self_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-                "stages": sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8],
-                "outside_stages_seconds": (span[0] - started) + (ended - span[-1]) if span else None,
+                "self_maxrss_mb": usage[0].ru_maxrss / 1024,
+                "children_maxrss_mb": usage[1].ru_maxrss / 1024,
+                "stages": stages,
+                "outside_stages_seconds": outside,
             }
         )
     )
