@@ -273,41 +273,32 @@ def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     return node, {k: v for k, v in rep.items() if k != "text"}
 
 
-class _ToFrozenSet(beam.CombineFn):
-    """Set union (the boilerplate line keys; bounded by the number of recurring lines)."""
+class _SetUnion(beam.CombineFn):
+    """Set union of the inputs; subclasses say how the set is handed on."""
 
-    def create_accumulator(self) -> set[bytes]:
+    def create_accumulator(self) -> set[Any]:
         return set()
 
-    def add_input(self, acc: set[bytes], x: bytes) -> set[bytes]:
+    def add_input(self, acc: set[Any], x: Any) -> set[Any]:
         acc.add(x)
         return acc
 
-    def merge_accumulators(self, accs: Iterable[set[bytes]]) -> set[bytes]:
-        out: set[bytes] = set()
+    def merge_accumulators(self, accs: Iterable[set[Any]]) -> set[Any]:
+        out: set[Any] = set()
         for a in accs:
             out |= a
         return out
+
+
+class _ToFrozenSet(_SetUnion):
+    """The boilerplate line keys (bounded by the number of recurring lines)."""
 
     def extract_output(self, acc: set[bytes]) -> frozenset[bytes]:
         return frozenset(acc)
 
 
-class _SortedDays(beam.CombineFn):
+class _SortedDays(_SetUnion):
     """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
-
-    def create_accumulator(self) -> set[int]:
-        return set()
-
-    def add_input(self, acc: set[int], x: int) -> set[int]:
-        acc.add(x)
-        return acc
-
-    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
-        out: set[int] = set()
-        for a in accs:
-            out |= a
-        return out
 
     def extract_output(self, acc: set[int]) -> tuple[int, ...]:
         return tuple(sorted(acc))
