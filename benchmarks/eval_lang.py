@@ -49,11 +49,10 @@ from newsflow.core.lang import (  # noqa: E402
     LangResult,
     SecondModel,
     chunk_words,
-    combine,
     decide_chunks,
     map_label,
-    needs_second,
     prepare_text,
+    second_opinion,
 )
 from newsflow.transforms.detect_lang import load_second, second_rule  # noqa: E402
 
@@ -166,12 +165,15 @@ class Scorer:
             trust_score=cfg.trust_score,
             min_ratio=cfg.min_ratio,
         )
-        rule = second_rule(cfg)
-        if self.second is None or not needs_second(first, cfg.trust_score, rule):
-            return first.lang
-        second = self.second_answer(text, cfg.max_chars)
-        return combine(
-            first, second, self.model.code_set, self.second.codes, cfg.trust_score, rule, cfg.threshold, cfg.thresholds
+        return second_opinion(
+            first,
+            lambda: self.second_answer(text, cfg.max_chars),
+            self.model,
+            self.second,
+            trust_score=cfg.trust_score,
+            rule=second_rule(cfg),
+            threshold=cfg.threshold,
+            thresholds=cfg.thresholds,
         ).lang
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "map_label",
     "needs_second",
     "prepare_text",
+    "second_opinion",
 ]
 
 UNDETERMINED = "und"
@@ -784,14 +785,37 @@ def detect(
         trust_score=trust_score,
         min_ratio=min_ratio,
     )
+    return second_opinion(
+        first,
+        lambda: second.predict(prepared),
+        model,
+        second,
+        trust_score=trust_score,
+        rule=second_rule,
+        threshold=threshold,
+        thresholds=thresholds,
+    )
+
+
+def second_opinion(
+    first: LangResult,
+    ask: Callable[[], LangResult],
+    model: LangModel,
+    second: SecondModel | None,
+    *,
+    trust_score: float,
+    rule: SecondRule | None,
+    threshold: float,
+    thresholds: Mapping[str, float] | None,
+) -> LangResult:
+    """lid.176's decision ``first`` after the two-model rule: the second model (``ask``) is
+    consulted only when :func:`needs_second` says so, and :func:`combine` settles the answer."""
     if second is None:
         return first
-    rule = second_rule or _DEFAULT_RULE
+    rule = rule or _DEFAULT_RULE
     if not needs_second(first, trust_score, rule):
         return first
-    return combine(
-        first, second.predict(prepared), model.code_set, second.codes, trust_score, rule, threshold, thresholds
-    )
+    return combine(first, ask(), model.code_set, second.codes, trust_score, rule, threshold, thresholds)
 
 
 def decide_chunks(
