@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from newsflow.config import ConfigError, LangConfig, load_config
 from newsflow.core import lang as L
+from newsflow.transforms.detect_lang import detect_options
 
 LID_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
 
@@ -107,16 +108,7 @@ def test_numpy_and_predict_paths_decide_alike(model: L.LangModel) -> None:
     small = L.LangModel(model=model.model)
     small._CACHE_WORDS = 64  # the word cache is emptied many times over; the longest text does not fit at all
     small._sums, small._counts = small._sums[:64], small._counts[:64]
-    cfg = LangConfig()
-    kwargs = dict(
-        threshold=cfg.threshold,
-        min_chars=cfg.min_chars,
-        max_chars=cfg.max_chars,
-        chunk_size=cfg.chunk_words,
-        prior_weight=cfg.prior_weight,
-        trust_score=cfg.trust_score,
-        min_ratio=cfg.min_ratio,
-    )
+    kwargs = detect_options(LangConfig())  # lid.176 alone: no second model is passed
     for text in [*CLEAR.values(), SOMALI, SOMALI + " " + CLEAR["en"], SOMALI + " " + SOMALI.upper()]:
         a, b, c = L.detect(text, model, **kwargs), L.detect(text, slow, **kwargs), L.detect(text, small, **kwargs)
         assert a == c
@@ -341,18 +333,7 @@ def test_detect_uses_chunk_rule_when_plain_fasttext_is_unsure(model: L.LangModel
 def test_seed_document_is_french(model: L.LangModel, seed_bytes: bytes) -> None:
     lines = seed_bytes.decode("utf-8").splitlines()
     body = "\n".join(lines[1:-2])  # header, hashtag line and trailer left out
-    cfg = LangConfig()
-    res = L.detect(
-        body,
-        model,
-        threshold=cfg.threshold,
-        min_chars=cfg.min_chars,
-        max_chars=cfg.max_chars,
-        chunk_size=cfg.chunk_words,
-        prior_weight=cfg.prior_weight,
-        trust_score=cfg.trust_score,
-        min_ratio=cfg.min_ratio,
-    )
+    res = L.detect(body, model, **detect_options(LangConfig()))
     assert res.lang == "fr" and res.score > 0.9
 
 
