@@ -199,10 +199,10 @@ def _write_table(out: str, spec: Any, rows: list[dict[str, Any]], cfg: Any) -> i
 
 def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
     """The whole ingest in one process without Beam; returns the counts (read, kept, duplicates, rejects)."""
-    from newsflow.core.hashtags import explain_hashtags
     from newsflow.io.sources import ReadFailure, read_source
     from newsflow.io.tables import TABLES, register_table
     from newsflow.schema import make_reject
+    from newsflow.transforms.normalize_hashtags import hashtag_decisions
     from newsflow.transforms.split_header import split_raw_doc
 
     read = 0
@@ -236,25 +236,8 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
         docs = tagged
         del tagged  # one name per list: dedupe frees the documents it has packed
     if cfg.hashtags.enabled:
-        h = cfg.hashtags
         docs = [
-            {
-                **doc,
-                "hashtags": [
-                    d.tag
-                    for d in explain_hashtags(
-                        doc.get("hashtags_raw") or [],
-                        doc.get("lang"),
-                        fold_accents=h.fold_accents,
-                        drop_numeric=h.drop_numeric,
-                        drop_stopwords=h.drop_stopwords,
-                        min_length=h.min_length,
-                        max_length=h.max_length,
-                    )
-                    if d.rule is None
-                ],
-            }
-            for doc in docs
+            {**doc, "hashtags": [d.tag for d in hashtag_decisions(doc, cfg.hashtags) if d.rule is None]} for doc in docs
         ]
     index: list[dict[str, Any]] = []
     dups: list[dict[str, Any]] = []

@@ -15,12 +15,25 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from newsflow.config import HashtagConfig
-from newsflow.core.hashtags import DropRule, explain_hashtags
+from newsflow.core.hashtags import DropRule, HashtagDecision, explain_hashtags
 
-__all__ = ["NormalizeHashtags", "NormalizeHashtagsFn"]
+__all__ = ["NormalizeHashtags", "NormalizeHashtagsFn", "hashtag_decisions"]
 
 _NAMESPACE = "newsflow"
 _DEFAULT_CONFIG = HashtagConfig()
+
+
+def hashtag_decisions(doc: dict[str, Any], cfg: HashtagConfig) -> list[HashtagDecision]:
+    """:func:`~newsflow.core.hashtags.explain_hashtags` for one Doc under the ``hashtags`` settings."""
+    return explain_hashtags(
+        doc.get("hashtags_raw") or [],
+        doc.get("lang"),
+        fold_accents=cfg.fold_accents,
+        drop_numeric=cfg.drop_numeric,
+        drop_stopwords=cfg.drop_stopwords,
+        min_length=cfg.min_length,
+        max_length=cfg.max_length,
+    )
 
 
 class NormalizeHashtagsFn(beam.DoFn):
@@ -38,16 +51,7 @@ class NormalizeHashtagsFn(beam.DoFn):
         }
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        cfg = self._config
-        decisions = explain_hashtags(
-            doc.get("hashtags_raw") or [],
-            doc.get("lang"),
-            fold_accents=cfg.fold_accents,
-            drop_numeric=cfg.drop_numeric,
-            drop_stopwords=cfg.drop_stopwords,
-            min_length=cfg.min_length,
-            max_length=cfg.max_length,
-        )
+        decisions = hashtag_decisions(doc, self._config)
         kept = [d.tag for d in decisions if d.rule is None]
         if kept:
             self._kept.inc(len(kept))
