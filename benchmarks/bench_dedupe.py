@@ -36,18 +36,10 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 from newsflow.config import DedupeConfig  # noqa: E402
 from newsflow.core.dedupe import (  # noqa: E402
     MinHasher,
-    NearDoc,
-    best_container,
-    bucket_keys,
-    bucket_pairs,
-    exact_key,
-    kept_id_of,
-    line_keys,
-    node_key,
+    dedupe,
     normalize_text,
     shingle_hashes,
 )
-from newsflow.transforms.dedupe import _match_params, pair_edge, text_fingerprint  # noqa: E402
 
 __all__ = ["heldout_report", "load_articles", "make_docs", "make_heldout", "ocr_noise", "reference_dedupe"]
 
@@ -250,76 +242,8 @@ def heldout_report(masakhane: str, cfg: DedupeConfig, label: str = "defaults") -
 
 
 def reference_dedupe(docs: Iterable[dict[str, Any]], cfg: DedupeConfig) -> dict[str, tuple[str, str]]:
-    """The Dedupe algorithm in one process: doc_id -> (kept_id, method) for every removed document.
-
-    Same functions and settings as the Beam transform; clusters come from a
-    global union-find (fine in one process, which is what Beam must avoid).
-    """
-    docs = list(docs)
-    groups: dict[bytes, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    for d in docs:
-        node = node_key(d["doc_id"], d["published_at"], d.get("collected_at"))
-        groups[exact_key(d["text"]) if cfg.exact else node.encode()].append((node, d))
-    reps: list[tuple[str, dict[str, Any]]] = []
-    result: dict[str, tuple[str, str]] = {}
-    members: dict[str, list[str]] = {}
-    for items in groups.values():
-        items.sort(key=lambda x: x[0])
-        reps.append(items[0])
-        members[items[0][0]] = [n for n, _ in items[1:]]
-    boiler: frozenset[bytes] = frozenset()
-    if cfg.near and cfg.boilerplate_min_docs:
-        counts: dict[bytes, int] = defaultdict(int)
-        for _, d in reps:
-            for k in line_keys(d["text"]):
-                counts[k] += 1
-        boiler = frozenset(k for k, c in counts.items() if c >= cfg.boilerplate_min_docs)
-    parent = {n: n for n, _ in reps}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    if cfg.near:
-        mh = MinHasher(cfg.num_perm, cfg.seed)
-        params = _match_params(cfg)
-        sigs: dict[str, NearDoc] = {}
-        buckets: dict[bytes, list[str]] = defaultdict(list)
-        for node, d in reps:
-            near = text_fingerprint(d["text"], cfg, boiler, mh)
-            if near is None:
-                continue
-            sigs[node] = near
-            for key in bucket_keys(near.fp, cfg.bands, cfg.rows):
-                buckets[key].append(node)
-        pairs = {pair for nodes in buckets.values() if len(nodes) > 1 for pair in bucket_pairs(nodes, cfg.max_bucket)}
-        best: dict[str, tuple[float, str]] = {}
-        for a, b in sorted(pairs):
-            edge = pair_edge(a, sigs[a], b, sigs[b], params)
-            if edge is None:
-                continue
-            kind, x, y, sim = edge
-            if kind == "containment":
-                best[x] = best_container(best[x], (sim, y)) if x in best else (sim, y)
-            else:
-                union(x, y)
-        for a, (_, b) in best.items():
-            union(a, b)
-
-    for node, _ in reps:
-        root = find(node) if cfg.near else node
-        if root != node:
-            result[kept_id_of(node)] = (kept_id_of(root), "near")
-        for m in members[node]:
-            result[kept_id_of(m)] = (kept_id_of(root), "exact" if root == node else "near")
-    return result
+    """doc_id -> (kept_id, method) for every document the reference (:func:`newsflow.core.dedupe.dedupe`) removes."""
+    return {r["doc_id"]: (r["kept_id"], r["method"]) for r in dedupe(docs, cfg).duplicates}
 
 
 def pair_scores(truth: dict[str, str], removed: dict[str, tuple[str, str]]) -> dict[str, float]:

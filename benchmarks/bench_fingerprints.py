@@ -23,8 +23,14 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_detect_lang import ALL_LANGS, load_texts  # noqa: E402
 from newsflow.config import DedupeConfig  # noqa: E402
-from newsflow.core.dedupe import MinHasher, exact_key, line_keys, normalize_text, shingle_hashes  # noqa: E402
-from newsflow.transforms.dedupe import text_fingerprint  # noqa: E402
+from newsflow.core.dedupe import (  # noqa: E402
+    MinHasher,
+    exact_key,
+    line_keys,
+    normalize_text,
+    shingle_hashes,
+    text_fingerprint,  # noqa: E402
+)
 
 
 def cpu_per_call(fn: Callable[[object], object], items: list, rounds: int) -> float:

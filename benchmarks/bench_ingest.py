@@ -80,99 +80,19 @@ def _iter_dump(root: str) -> Iterator[tuple[str, str]]:
 
 
 def _dedupe(docs: list[dict[str, Any]], cfg: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    """Exact + near duplicates in memory: (kept, duplicates, index rows); empties ``docs``.
+    """Exact + near duplicates in memory with the reference (:func:`newsflow.core.dedupe.dedupe`):
+    (kept, duplicates, index rows)."""
+    from newsflow.core.dedupe import dedupe
+    from newsflow.io.index_codec import index_row
+    from newsflow.io.tables import date_partition
 
-    Calls the per-element functions of ``newsflow.transforms.dedupe`` directly (exact groups,
-    boilerplate lines, fingerprints, LSH bands, bucket verification, similarity to the keeper,
-    resolution); only the shuffles and the distributed connected components are replaced by
-    dicts and one union-find.
-    """
-    from apache_beam import pvalue
-
-    from newsflow.core.dedupe import MinHasher, bucket_keys, bucket_pairs
-    from newsflow.transforms import dedupe as tdd
-
-    def split(outputs: Any) -> Iterator[tuple[str | None, Any]]:
-        for x in outputs or ():
-            yield (x.tag, x.value) if isinstance(x, pvalue.TaggedOutput) else (None, x)
-
-    groups: dict[bytes, list[Any]] = collections.defaultdict(list)
-    for doc in docs:
-        key, item = tdd._key_doc(doc, cfg.exact)
-        groups[key].append(item)
-    docs.clear()  # the groups hold each document (packed, as Dedupe's shuffles do): no second copy
-    exact_fn = tdd._ExactGroupFn(cfg.index_retention_days)
-    reps: dict[str, dict[str, Any]] = {}
-    members: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
-    for key, items in groups.items():
-        for tag, value in split(exact_fn.process((key, items))):
-            if tag is None:
-                reps[value[0]] = value[1]
-            else:
-                members[value[0]].append(value[1])
-    sigs: dict[str, Any] = {}
-    labels: dict[str, Any] = {}
-    if cfg.near:
-        boiler = None
-        if cfg.boilerplate_min_docs:
-            counts = collections.Counter(k for kv in reps.items() for k, _ in tdd._rep_lines(kv))
-            boiler = frozenset(k for k, n in counts.items() if n >= cfg.boilerplate_min_docs) or None
-        hasher = MinHasher(cfg.num_perm, cfg.seed)
-        nears: dict[str, Any] = {}
-        buckets: dict[bytes, list[str]] = collections.defaultdict(list)
-        for node, rep in reps.items():
-            near = tdd.rep_near(rep, cfg, boiler, hasher)
-            if near is None:
-                continue
-            nears[node] = near
-            sigs[node] = near.fp
-            for key in bucket_keys(near.fp, cfg.bands, cfg.rows):
-                buckets[key].append(node)
-        params = tdd._match_params(cfg)
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            while parent.get(x, x) != x:
-                parent[x] = parent.get(parent[x], parent[x])
-                x = parent[x]
-            return x
-
-        candidates = {
-            pair for bucket in buckets.values() if len(bucket) > 1 for pair in bucket_pairs(bucket, cfg.max_bucket)
-        }
-        pairs: list[tuple[str, str]] = []
-        containers: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
-        for a, b in sorted(candidates):
-            edge = tdd.pair_edge(a, nears[a], b, nears[b], params)
-            if edge is None:
-                continue
-            if edge[0] == "containment":  # (kind, contained, container, sim)
-                containers[edge[1]].append((edge[3], edge[2]))
-            else:
-                pairs.append((edge[1], edge[2]))
-        pairs.extend((small, tdd._best_of(choices)[1]) for small, choices in containers.items())
-        for a, b in pairs:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        for node in list(parent):
-            keeper = find(node)
-            if keeper != node:
-                g = {"sig": [sigs[keeper]] if keeper in sigs else [], "members": [(node, sigs[node])]}
-                for n, label in tdd._similarity((keeper, g), params):
-                    labels[n] = label
-    resolve = tdd._ResolveFn(cfg.write_index)
-    kept, dups, index = [], [], []
-    for node, rep in reps.items():
-        g = {
-            "rep": [rep],
-            "label": [labels[node]] if node in labels else [],
-            "members": members.get(node, []),
-            "sig": [sigs[node]] if node in sigs else [],
-        }
-        for tag, value in split(resolve.process((node, g))):
-            {None: kept, "duplicates": dups, "index": index}[tag].append(value)
-    return kept, dups, index
+    out = dedupe(docs, cfg)
+    index = []
+    if cfg.write_index:
+        for doc in out.kept:
+            key, fp = out.kept_fingerprints[str(doc["doc_id"])]
+            index.append(index_row(doc, date_partition(doc["published_at"]), key, fp))
+    return out.kept, out.duplicates, index
 
 
 def _write_table(out: str, spec: Any, rows: list[dict[str, Any]], cfg: Any) -> int:
@@ -246,7 +166,7 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
     tables = {"docs": docs, "duplicates": dups, "rejects": rejects}
     specs = dict(TABLES)
     if index:
-        from newsflow.core.dedupe import INDEX_SCHEMA
+        from newsflow.schema import INDEX_SCHEMA
 
         specs["index"] = register_table("index", INDEX_SCHEMA)
         tables["index"] = index
@@ -559,7 +479,15 @@ _STAGES = (
     ("parse (SplitHeader)", ("newsflow/core/parse.py", "newsflow/transforms/split_header.py")),
     ("lang (DetectLang, fastText)", ("newsflow/core/lang.py", "newsflow/transforms/detect_lang.py", "fasttext")),
     ("hashtags", ("newsflow/core/hashtags.py", "newsflow/transforms/normalize_hashtags.py")),
-    ("dedupe", ("newsflow/core/dedupe.py", "newsflow/transforms/dedupe.py", "newsflow/io/dedupe_index.py")),
+    (
+        "dedupe",
+        (
+            "newsflow/core/dedupe/",
+            "newsflow/transforms/dedupe.py",
+            "newsflow/io/dedupe_index.py",
+            "newsflow/io/index_codec.py",
+        ),
+    ),
     (
         "write (WriteTables, Parquet)",
         ("newsflow/io/write_tables.py", "newsflow/io/tables.py", "newsflow/schema.py", "pyarrow"),

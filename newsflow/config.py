@@ -9,6 +9,7 @@ Each section is a dataclass; unknown keys and out-of-range values raise
 
 ``configs/default.yaml`` documents every setting; the defaults below are the same.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,9 @@ class ParseConfig:
                 zoneinfo.ZoneInfo(self.timezone)
             except Exception as e:  # noqa: BLE001 - any failure means an unknown zone
                 raise ConfigError(f"parse.timezone: unknown time zone {self.timezone!r}") from e
-        _check(1 <= self.min_year <= self.max_year <= 9999,
-               "parse.min_year/max_year must satisfy 1 <= min <= max <= 9999")
+        _check(
+            1 <= self.min_year <= self.max_year <= 9999, "parse.min_year/max_year must satisfy 1 <= min <= max <= 9999"
+        )
         _check(0 < self.max_control_ratio <= 1, "parse.max_control_ratio must be in (0, 1]")
 
 
@@ -165,7 +167,7 @@ class HashtagConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DedupeConfig:
-    """How Dedupe finds exact and near duplicates (see newsflow/core/dedupe.py and docs/dedupe.md)."""
+    """How Dedupe finds exact and near duplicates (see newsflow/core/dedupe/ and docs/dedupe.md)."""
 
     enabled: bool = True
     exact: bool = True  # group texts equal after normalization (NFKC, case, punctuation, spacing)
@@ -192,6 +194,9 @@ class DedupeConfig:
     seed: int = 1  # permutation seed (--dedupe_against refuses an index written with another one)
     index_retention_days: int = 30  # earlier docs are candidates for a doc dated at most this many days from them
     write_index: bool = True  # write <output>/index/date=.../ for --dedupe_against in later runs
+    # the two largest groupings (LSH buckets, resolve) run in this many parts; 0 = auto: 4 on Beam's local
+    # runners, which regroup one part at a time and so hold a quarter of that copy at their peak; 1 elsewhere
+    group_parts: int = 0
 
     def validate(self) -> None:
         _check(self.shingle in ("char", "word"), "dedupe.shingle must be char or word")
@@ -213,11 +218,14 @@ class DedupeConfig:
         _check(0.0 <= self.edit_min_jaccard <= 1.0, "dedupe.edit_min_jaccard must be in [0, 1]")
         _check(self.edit_min_chars >= 1, "dedupe.edit_min_chars must be >= 1")
         _check(self.min_shingles >= 1, "dedupe.min_shingles must be >= 1")
-        _check(self.boilerplate_min_docs == 0 or self.boilerplate_min_docs >= 2,
-               "dedupe.boilerplate_min_docs must be 0 (off) or >= 2")
+        _check(
+            self.boilerplate_min_docs == 0 or self.boilerplate_min_docs >= 2,
+            "dedupe.boilerplate_min_docs must be 0 (off) or >= 2",
+        )
         _check(self.max_bucket >= 2, "dedupe.max_bucket must be >= 2")
         _check(1 <= self.cc_rounds <= 50, "dedupe.cc_rounds must be in 1..50")
         _check(self.index_retention_days >= 0, "dedupe.index_retention_days must be >= 0")
+        _check(0 <= self.group_parts <= 64, "dedupe.group_parts must be in 0..64 (0 = auto)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,8 +253,10 @@ class OutputConfig:
         if self.compression_level is not None:
             _check(self.compression in levels, f"output.compression_level must be null for {self.compression}")
             lo, hi = levels[self.compression]
-            _check(lo <= self.compression_level <= hi, f"output.compression_level must be in {lo}..{hi} for "
-                   f"{self.compression}")
+            _check(
+                lo <= self.compression_level <= hi,
+                f"output.compression_level must be in {lo}..{hi} for {self.compression}",
+            )
 
 
 _SECTIONS: dict[str, type] = {

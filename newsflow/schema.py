@@ -28,6 +28,7 @@ Duplicate::
     {"doc_id", "source_path", "doc_index", "kept_id", "method", "similarity",
      "published_at", "lang"}
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,6 +41,7 @@ import pyarrow.compute as pc
 __all__ = [
     "DOCS_SCHEMA",
     "DUPLICATES_SCHEMA",
+    "INDEX_SCHEMA",
     "REJECTS_SCHEMA",
     "TABLE_SCHEMAS",
     "UNDETERMINED",
@@ -95,6 +97,24 @@ REJECTS_SCHEMA = pa.schema(
     ],
     metadata={"newsflow.table": "rejects", "newsflow.schema_version": "1"},
 )
+
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.string(), nullable=False),  # partition column: the kept doc's header date
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("published_at", pa.timestamp("s"), nullable=False),
+        pa.field("collected_at", pa.timestamp("s", tz="UTC")),
+        pa.field("exact_hash", pa.binary(16), nullable=False),
+        pa.field("shingles", pa.int32(), nullable=False),  # distinct shingles; 0 = too short for near matching
+        pa.field("signature", pa.binary()),  # num_perm little-endian uint32; null when too short
+        pa.field("sketch", pa.binary()),  # bottom-k shingle hashes, little-endian uint32; null when too short
+        pa.field("lede", pa.binary()),  # 8-byte key of the text's first characters; null when none
+    ],
+    metadata={"newsflow.table": "dedupe_index", "newsflow.schema_version": "1"},
+)
+"""One row per kept document: 16 + 4 + 4*num_perm + 4*sketch_size + 8 bytes of hashes (1,564 B
+at 128 permutations and a 256-hash sketch) plus the id and two timestamps; hashes do not
+compress, so that is about what a row costs on disk too."""
 
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "docs": DOCS_SCHEMA,

@@ -1,7 +1,7 @@
 """Read the dedupe index an earlier run wrote, so a later run can match against it.
 
 The index is a Hive-partitioned Parquet table, ``<output>/index/month=YYYY-MM/*.parquet``
-(schema :data:`newsflow.core.dedupe.INDEX_SCHEMA`, the day in its ``date`` column; earlier
+(schema :data:`newsflow.schema.INDEX_SCHEMA`, the day in its ``date`` column; earlier
 versions wrote ``index/date=YYYY-MM-DD/`` folders, which are read too). ``against``
 names an earlier output folder, the index folder itself, or several of either separated
 by commas, on any Beam filesystem (local, ``gs://``...)::
@@ -41,9 +41,11 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from newsflow.config import DedupeConfig
-from newsflow.core.dedupe import FINGERPRINT_VERSION, INDEX_SCHEMA, index_entry, within_days
+from newsflow.core.dedupe import FINGERPRINT_VERSION, within_days
+from newsflow.io.index_codec import index_entry
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
+from newsflow.schema import INDEX_SCHEMA
 
 __all__ = [
     "SETTINGS_KEY",
@@ -291,7 +293,7 @@ class _ReadIndexFileFn(beam.DoFn):
 
 
 class ReadDedupeIndex(beam.PTransform):
-    """Index entries of earlier runs (dicts from :func:`newsflow.core.dedupe.index_entry`).
+    """Index entries of earlier runs (dicts from :func:`newsflow.io.index_codec.index_entry`).
 
     Args:
       against: earlier output folder(s) or index folder(s), comma-separated.

@@ -625,10 +625,18 @@ class _FinalizeFn(beam.DoFn):
 def manifest_warnings(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The manifest's ``warnings``: counts the pipeline reported as decisions that may be wrong.
 
-    Each item is a dict with at least ``counter`` and ``count`` (e.g. ``DedupeResult.warnings``);
-    zero counts are left out, the rest sorted by counter.
+    Each item is a dict with at least ``counter`` and ``count`` (e.g. ``DedupeResult.warnings``); the counts
+    of one counter are added up (its other fields taken from its first item), zero counts are left out, the
+    rest sorted by counter.
     """
-    return sorted((dict(w) for w in items if w.get("count")), key=lambda w: str(w.get("counter")))
+    merged: dict[str, dict[str, Any]] = {}
+    for w in items:
+        name = str(w.get("counter"))
+        if name in merged:
+            merged[name]["count"] += w.get("count") or 0
+        else:
+            merged[name] = {**w, "count": w.get("count") or 0}
+    return [merged[name] for name in sorted(merged) if merged[name]["count"]]
 
 
 # ----------------------------------------------------------------------------- transform

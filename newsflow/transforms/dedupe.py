@@ -8,103 +8,92 @@
     result.index       # rows of INDEX_SCHEMA describing what this run kept (for later runs)
     result.warnings    # {counter, count, meaning} per decision that may be wrong (none: empty)
 
-Stages (all GroupByKey/CoGroupByKey; nothing is collected on the driver):
+``Dedupe.expand`` is the algorithm of docs/dedupe.md, one named sub-transform per stage; each rule is a
+pure function of :mod:`newsflow.core.dedupe`, and :func:`newsflow.core.dedupe.dedupe` runs the same rules
+in memory (the tests' oracle):
 
-1. Exact: group by the 16-byte hash of the normalized text; the group's
-   smallest keeper key is its representative, the others are exact copies.
-   Inside Dedupe a document is one pickled bytes value: a local runner holds a
-   shuffle's values decoded, and a decoded doc dict takes about twice the memory.
-2. Boilerplate: count, per normalized line, the representatives that contain
-   it; lines found in ``boilerplate_min_docs`` or more are ignored when shingling.
-3. Signatures: MinHash over shingles of each representative with at least
-   ``min_shingles`` shingles (shorter texts are matched exactly only).
-4. LSH: group node ids by band key (and lede key); a bucket of two or more
-   tells each member it is in it. That first shuffle is keyed by a shard (2 digest
-   bytes of the bucket key), not by bucket: nearly every bucket has one member and
-   a runner pays per group. Each node's sketch rides the same shuffle in a shard
-   of its node; a GroupByKey on the node then sends the sketch to
-   each of its buckets of two or more, where the bucket's candidate pairs
-   (:func:`~newsflow.core.dedupe.bucket_pairs`) are checked, each pair only in
-   the first bucket where it is a candidate. A sketch thus travels once per
-   shared bucket, not once per band nor once per pair; only plain GroupByKeys of
-   one input are used (a local runner copies every input of a multi-input join
-   or Flatten once more). The bucket shuffle is split into 4 GroupByKeys by a
-   byte of the bucket key: a local runner regroups one at a time, so its peak
-   memory holds a quarter of that shuffle's regrouped copy.
-   Each pair is verified (:func:`pair_edge`): Jaccard or containment
-   (abridged copies); the few pairs that only character alignment can decide
-   (noisy copies: OCR errors, typos) then get both texts: one join brings each
-   text to its own pairs, a GroupByKey on the pair brings the two texts together.
-5. Connected components: ``cc_rounds`` alternations of large-star/small-star
-   (Kiveris et al. 2014, O(log^2 n) rounds worst case; duplicate clusters are
-   small and dense, so a few rounds suffice), then 3 pointer-jumping
-   rounds and a check; a node whose target is still not a root is KEPT, so
-   every kept_id names a kept document (counter ``dedupe_cc_unresolved``); a
-   component that is not yet a star is counted too (``dedupe_cc_not_converged``).
-   Both, and LSH buckets over ``max_bucket``, are also ``warnings`` (:data:`WARNINGS`).
-6. Resolve: each representative and its exact copies get the component's
-   keeper; similarity is measured between each duplicate and its keeper. The
-   join is split by a hash of the node, like the bucket shuffle.
+1. :class:`ExactGroups`: group by the normalized text's hash; the smallest node key is the representative.
+2. :class:`Boilerplate`: line keys found in ``boilerplate_min_docs`` representatives or more.
+3. :class:`Fingerprints`: MinHash signature, sketch and bucket keys of every representative long enough.
+4. :class:`CandidatePairs`: LSH buckets of two or more members, each member with its sketch and the buckets
+   where it is a head member (so each pair is checked once: :func:`~newsflow.core.dedupe.checked_in`).
+5. :class:`VerifiedEdges`: the pairs that match (sketches; texts for the few only alignment decides), and
+   each contained text's best container.
+6. :class:`ConnectedComponents`: large-star/small-star rounds, pointer jumping and a check; every node of a
+   cluster learns its keeper (and the keeper's sketch, for the similarity of the duplicates row).
+7. :class:`Resolve`: each representative and its exact copies become a kept document or duplicate rows.
 
-Documents of an earlier run's index (``against``) join stages 1, 4 and 5 with
-keeper keys that sort first, so they always win and are never emitted. One is a
-candidate only for documents dated at most ``index_retention_days`` from it, and the
-index is read for the union of those windows around the run's dates.
+Nothing is collected on the driver. Documents of an earlier run's index (``against``) join stages 1, 4 and
+6 with node keys that sort first, so they always win and are never emitted; one is a candidate only for
+documents dated at most ``index_retention_days`` from it.
 """
 
 from __future__ import annotations
 
 import collections
-import logging
 import pickle
+import typing
 import zlib
-from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam import pvalue
+from apache_beam import coders, pvalue
+from apache_beam.typehints import KV, Tuple
 
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import (
     ALIGN,
     CONTAINMENT,
-    EDIT_MAX_CHARS,
+    DOC,
+    EARLIER,
     Fingerprint,
     MatchParams,
     MinHasher,
     NearDoc,
     best_container,
     bucket_keys,
+    checked_in,
+    edge,
     edit_similarity,
+    exact_group,
     exact_key,
-    fingerprint,
-    index_row,
+    head_flags,
+    in_window,
     is_earlier,
-    kept_id_of,
-    lede_key,
+    keeper_similarity,
+    large_star,
     line_keys,
-    match_kind,
-    node_day,
-    node_key,
-    normalized_lines,
+    match_params,
+    parent_of,
     published_day,
-    shingle_hashes,
+    resolve,
     sketch_kind,
-    strip_normalized,
-    verify_pair,
-    within_days,
+    small_star,
 )
+from newsflow.core.dedupe.reference import doc_node, near_of
+from newsflow.io.index_codec import index_row
 from newsflow.io.tables import date_partition
 from newsflow.metrics import counter
 
-__all__ = ["WARNINGS", "Dedupe", "DedupeResult", "pair_edge", "rep_near", "text_fingerprint"]
+__all__ = [
+    "WARNINGS",
+    "Boilerplate",
+    "CandidatePairs",
+    "ConnectedComponents",
+    "Dedupe",
+    "DedupeResult",
+    "ExactGroups",
+    "Fingerprints",
+    "GroupByKeyInParts",
+    "Keeper",
+    "Member",
+    "NodeSketch",
+    "Resolve",
+    "Sketch",
+    "VerifiedEdges",
+]
 
-_LOGGER = logging.getLogger(__name__)
-_REP = "rep"
-_MEMBER = "member"
-
-
-_WARN = "warnings"
 WARNINGS = {
     "dedupe_cc_not_converged": "nodes of duplicate clusters that dedupe.cc_rounds rounds of connected "
     "components did not finish: a cluster may have more than one keeper "
@@ -118,12 +107,77 @@ WARNINGS = {
 """Counters whose non-zero value means that a dedupe decision may be wrong, with what they mean."""
 
 
+# ---------------------------------------------------------------------------- records
+
+
+class Sketch(NamedTuple):
+    """What verification and the duplicates row's similarity need of a fingerprint."""
+
+    shingles: int  # distinct shingles of the text
+    sketch: bytes  # bottom-k shingle hashes (little-endian uint32, ascending)
+
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(self.shingles, b"", self.sketch)
+
+
+class NodeSketch(NamedTuple):
+    """A node's sketch as it travels to its LSH buckets."""
+
+    shingles: int
+    sketch: bytes
+    chars: int  # length of the text kept for the alignment rule (0: none)
+    days: Sequence[int]  # days of the group's documents (empty: an earlier run's document only)
+
+
+class Member(NamedTuple):
+    """A node as one of its LSH buckets receives it: its sketch and every bucket (of 2+) it is in."""
+
+    node: str
+    shingles: int
+    sketch: bytes
+    chars: int
+    days: Sequence[int]
+    buckets: bytes  # its bucket keys, sorted, concatenated (each BUCKET_KEY_BYTES long)
+    heads: int  # bit i set: the node is a head member of its i-th bucket
+
+    def flags(self) -> dict[bytes, bool]:
+        """bucket key -> whether the node is a head member there."""
+        n = BUCKET_KEY_BYTES
+        return {self.buckets[i : i + n]: bool(self.heads >> (i // n) & 1) for i in range(0, len(self.buckets), n)}
+
+
+BUCKET_KEY_BYTES = 10
+"""Length of every LSH bucket key: band number (2 bytes) + 8-byte digest, or ff ff + the 8-byte lede key.
+A member's buckets travel as one bytes value, not a list of small ones: a copy of it reaches each of its
+buckets, and a local runner holds every copy decoded while it groups them."""
+
+
+class Keeper(NamedTuple):
+    """A node's cluster keeper and the keeper's sketch (None only if the keeper had none)."""
+
+    node: str
+    sketch: Optional[Sketch]  # noqa: UP045 (Beam's schema inference reads typing.Optional)
+
+
+def _register(record: type) -> None:
+    """Give a record Beam's row coder (its annotations resolved first: this module's are strings)."""
+    record.__annotations__ = typing.get_type_hints(record)
+    coders.registry.register_coder(record, coders.RowCoder)
+
+
+for _record in (Fingerprint, Sketch, NodeSketch, Member, Keeper):
+    _register(_record)
+
+Edge = Tuple[str, str]
+Warning_ = Tuple[str, int]
+
+
 class DedupeResult(NamedTuple):
     """The outputs of :class:`Dedupe`.
 
-    ``warnings`` holds one ``{"counter", "count", "meaning"}`` dict per counter of
-    :data:`WARNINGS` that is not zero (the same numbers as the Beam counters, but as data,
-    so they reach the run's manifest on every runner).
+    ``warnings`` holds ``{"counter", "count", "meaning"}`` dicts for the counters of :data:`WARNINGS` that
+    are not zero, one per occurrence group (the manifest adds them up per counter): the same numbers as the
+    Beam counters, but as data, so they reach the run's manifest on every runner.
     """
 
     kept: beam.PCollection
@@ -132,45 +186,19 @@ class DedupeResult(NamedTuple):
     warnings: beam.PCollection
 
 
-def _match_params(cfg: DedupeConfig) -> MatchParams:
-    return MatchParams(
-        threshold=cfg.threshold,
-        containment_threshold=cfg.containment_threshold,
-        min_overlap=cfg.min_overlap,
-        containment_min_jaccard=cfg.containment_min_jaccard,
-        method=cfg.verification,
-        edit_threshold=cfg.edit_threshold,
-        edit_min_jaccard=cfg.edit_min_jaccard,
-        edit_min_chars=cfg.edit_min_chars,
-    )
+def _warning(name: str, n: int) -> dict[str, Any]:
+    return {"counter": name, "count": int(n), "meaning": WARNINGS[name]}
 
 
-def _doc_node(doc: dict[str, Any]) -> str:
-    return node_key(str(doc["doc_id"]), doc.get("published_at"), doc.get("collected_at"))
-
-
-def _duplicate(doc: dict[str, Any], kept_id: str, method: str, similarity: float) -> dict[str, Any]:
-    return {
-        "doc_id": doc["doc_id"],
-        "source_path": doc["source_path"],
-        "doc_index": doc["doc_index"],
-        "kept_id": kept_id,
-        "method": method,
-        "similarity": float(similarity),
-        "published_at": doc.get("published_at"),
-        "lang": doc.get("lang"),
-    }
-
-
-# ---------------------------------------------------------------------------- 1. exact
+# ---------------------------------------------------------------------------- 1. exact groups
 
 
 def _pack_doc(doc: dict[str, Any]) -> bytes:
-    """A document as the one bytes value it is inside Dedupe's shuffles (``_unpack_doc`` reverses it).
+    """A document as the one bytes value it is inside Dedupe (``_unpack_doc`` reverses it).
 
-    A local runner holds every value of a shuffle decoded in memory until it is regrouped:
-    a doc dict decoded takes about twice its encoded size (an object per field), a bytes
-    value is one object, and Beam's coder copies it without looking inside.
+    A document crosses two shuffles here (exact groups, resolve) and is never looked into
+    in between but once for its text: one bytes value is copied by every coder without
+    decoding a dict of fifteen fields, and held in a local runner's buffers as one object.
     """
     return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -181,76 +209,83 @@ def _unpack_doc(blob: bytes) -> dict[str, Any]:
 
 
 def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, str, Any]]:
-    node = _doc_node(doc)
+    node = doc_node(doc)
     key = exact_key(doc.get("text") or "") if exact else b"id:" + node.encode("utf-8")
-    return key, ("doc", node, _pack_doc(doc))
+    return key, (DOC, node, _pack_doc(doc))
 
 
 def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, str, Any]]:
     fp = entry["fp"]
-    return entry["exact"], ("idx", entry["node"], {**entry, "fp": None if fp is None else tuple(fp)})
+    return entry["exact"], (EARLIER, entry["node"], {**entry, "fp": None if fp is None else tuple(fp)})
+
+
+def _text_of_blob(blob: bytes) -> str:
+    return _unpack_doc(blob).get("text") or ""
 
 
 class _ExactGroupFn(beam.DoFn):
-    """One exact group -> its representative (main) and its other members (tag ``member``).
+    """One exact group -> its representatives (main) and its other documents (tag ``members``).
 
-    An earlier run's entry joins the group only when its date is within ``window`` days
-    of one of the group's documents; otherwise it stays an earlier-run-only
-    representative of its own, which this run's near copies within its window still meet.
-    A representative carries the sorted days of its group's documents (``days``, empty
-    for an earlier-run-only one), so near matching can apply the same window. An earlier
-    run's entry that represents documents of this run carries the text of the first of
-    them (``text``): boilerplate is counted over this run's texts, and the group is
-    near-matched with this run's fingerprint of it (boilerplate of this run left out, lines
-    for the alignment rule), as if that document were its representative.
+    See :func:`newsflow.core.dedupe.exact_group`.
     """
 
     def __init__(self, window: int) -> None:
         self._window = window
 
     def process(self, kv: tuple[bytes, Iterable[tuple[str, str, Any]]]) -> Iterator[Any]:
-        key, items = kv
-        items = list(items)
-        # A document read again (a rerun against its own earlier output) is not a copy of itself.
-        own_ids = {kept_id_of(node) for kind, node, _ in items if kind == "doc"}
-        days = tuple(sorted({node_day(node) for kind, node, _ in items if kind == "doc"}))
-        best_node, best = None, None
-        docs = []
-        outside: tuple[str, Any] | None = None  # the earliest entry outside every document's window
-        for kind, node, item in items:
-            if kind == "idx":
-                if kept_id_of(node) in own_ids:
-                    counter("dedupe_index_self_matches").inc()
-                    continue
-                if days and not within_days(node_day(node), days, self._window):
-                    counter("dedupe_index_outside_window").inc()
-                    if outside is None or node < outside[0]:
-                        outside = (node, item)
-                    continue
-            if kind == "doc":
-                docs.append((node, item))
-            if best_node is None or node < best_node:
-                best_node, best = node, (kind, item)
-        if outside is not None:
-            # Groups of earlier-run documents only are kept too: this run's near copies must meet them.
-            node, item = outside
-            yield (node, {"node": node, "exact": key, "doc": None, "entry": item, "days": ()})
-        if best is not None:
-            kind, item = best
-            rep = {
-                "node": best_node,
-                "exact": key,
-                "doc": item if kind == "doc" else None,
-                "entry": item if kind == "idx" else None,
-                "days": days,
-            }
-            if kind == "idx" and docs:
-                rep["text"] = _unpack_doc(min(docs, key=lambda d: d[0])[1]).get("text") or ""
-            yield (best_node, rep)
-            for node, doc in docs:
-                if node != best_node:
-                    counter("dedupe_exact_copies").inc()
-                    yield pvalue.TaggedOutput(_MEMBER, (best_node, doc))
+        group = exact_group(kv[0], kv[1], self._window, _text_of_blob)
+        if group.self_matches:
+            counter("dedupe_index_self_matches").inc(group.self_matches)
+        if group.outside_window:
+            counter("dedupe_index_outside_window").inc(group.outside_window)
+        yield from group.reps
+        for member in group.members:
+            counter("dedupe_exact_copies").inc()
+            yield pvalue.TaggedOutput("members", member)
+
+
+class ExactGroupsResult(NamedTuple):
+    reps: beam.PCollection  # (node, rep dict): one per exact group (plus earlier entries outside every window)
+    members: beam.PCollection  # (representative node, packed document) of every other document
+
+
+class ExactGroups(beam.PTransform):
+    """Documents (and an earlier run's index entries) -> exact groups' representatives and members."""
+
+    def __init__(self, cfg: DedupeConfig, entries: beam.PCollection | None = None) -> None:
+        super().__init__()
+        self._cfg = cfg
+        self._entries = entries
+
+    def expand(self, docs: beam.PCollection) -> ExactGroupsResult:
+        keyed = docs | "ExactKey" >> beam.Map(_key_doc, self._cfg.exact).with_output_types(
+            Tuple[bytes, Tuple[str, str, Any]]
+        )
+        if self._entries is not None:
+            entries = self._entries | "IndexKey" >> beam.Map(_key_entry).with_output_types(
+                Tuple[bytes, Tuple[str, str, Any]]
+            )
+            keyed = (keyed, entries) | "WithIndex" >> beam.Flatten()
+        groups = (
+            keyed
+            | "GroupExact" >> beam.GroupByKey()
+            | "Representatives"
+            >> beam.ParDo(_ExactGroupFn(self._cfg.index_retention_days)).with_outputs("members", main="reps")
+        )
+        return ExactGroupsResult(groups.reps, groups.members)
+
+
+def _rep_text(rep: dict[str, Any]) -> str | None:
+    """The text a representative is fingerprinted from: its document's, or its group's first document's."""
+    return _text_of_blob(rep["doc"]) if rep["doc"] is not None else rep.get("text")
+
+
+def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """A representative without the text it carried for near matching (resolving does not need it)."""
+    node, rep = kv
+    if "text" not in rep:
+        return kv
+    return node, {k: v for k, v in rep.items() if k != "text"}
 
 
 # ---------------------------------------------------------------------------- 2. boilerplate
@@ -258,65 +293,125 @@ class _ExactGroupFn(beam.DoFn):
 
 def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
     """The line keys of a representative's text (this run's texts only: an index entry alone has none)."""
-    rep = kv[1]
-    text = _unpack_doc(rep["doc"]).get("text") if rep["doc"] is not None else rep.get("text")
+    text = _rep_text(kv[1])
     if text:
         for key in line_keys(text):
             yield key, 1
 
 
-def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """A representative without the text it carried for near matching (the resolve join does not need it)."""
-    node, rep = kv
-    if "text" not in rep:
-        return kv
-    return node, {k: v for k, v in rep.items() if k != "text"}
+class _SortedDays(beam.CombineFn):
+    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
 
-
-class _SetUnion(beam.CombineFn):
-    """Set union of the inputs; subclasses say how the set is handed on."""
-
-    def create_accumulator(self) -> set[Any]:
+    def create_accumulator(self) -> set[int]:
         return set()
 
-    def add_input(self, acc: set[Any], x: Any) -> set[Any]:
-        acc.add(x)
+    def add_input(self, acc: set[int], day: int) -> set[int]:
+        acc.add(day)
         return acc
 
-    def merge_accumulators(self, accs: Iterable[set[Any]]) -> set[Any]:
-        out: set[Any] = set()
+    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
+        out: set[int] = set()
         for a in accs:
             out |= a
         return out
-
-
-class _ToFrozenSet(_SetUnion):
-    """The boilerplate line keys (bounded by the number of recurring lines)."""
-
-    def extract_output(self, acc: set[bytes]) -> frozenset[bytes]:
-        return frozenset(acc)
-
-
-class _SortedDays(_SetUnion):
-    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
 
     def extract_output(self, acc: set[int]) -> tuple[int, ...]:
         return tuple(sorted(acc))
 
 
-# ---------------------------------------------------------------------------- 3. signatures
+class Boilerplate(beam.PTransform):
+    """Representatives -> the line keys found in ``min_docs`` of them or more (a side input of Fingerprints)."""
+
+    def __init__(self, min_docs: int) -> None:
+        super().__init__()
+        self._min_docs = min_docs
+
+    def expand(self, reps: beam.PCollection) -> beam.PCollection:
+        return (
+            reps
+            | "RepLines" >> beam.FlatMap(_rep_lines).with_output_types(Tuple[bytes, int])
+            | "CountLines" >> beam.CombinePerKey(sum)
+            | "Recurring" >> beam.Filter(lambda kv, k: kv[1] >= k, self._min_docs)
+            | "LineKeys" >> beam.Keys().with_output_types(bytes)
+        )
 
 
-class _SignatureFn(beam.DoFn):
-    """(node, rep) -> what near matching needs, for texts long enough for it.
+# ---------------------------------------------------------------------------- grouping in parts
 
-    Main output (node, Fingerprint fields); tagged ``bands``: (bucket key, node) per band
-    and lede key, plus (the node's own key, (node, slim)); ``slim``: (node, slim) for the
-    keeper similarity, where slim = (shingle count, sketch, text length, days of the
-    group's documents: empty for an earlier run's document); ``text``:
-    (node, lines) for texts the edit-noise rule may align. One step instead of one per
-    derived collection. Shuffled values are plain tuples: Beam's default coder pickles
-    a NamedTuple, which made each element about 6x slower to encode and decode.
+
+def _bucket_part(key: bytes, parts: int) -> int:
+    """The part of a bucket key: its last byte, a digest byte, so the parts are even."""
+    return key[-1] % parts
+
+
+def _node_part(node: str, parts: int) -> int:
+    """The part of a node key."""
+    return zlib.crc32(node.encode("utf-8")) % parts
+
+
+class GroupByKeyInParts(beam.PTransform):
+    """``GroupByKey`` as ``parts`` groupings, of the keys ``part_of`` sends to each: a list of their outputs.
+
+    A local runner regroups one grouping at a time and runs the step after each on its own, so its peak
+    memory holds one part's copy; apply the next step to each part (``parts`` 1: one plain grouping).
+    """
+
+    def __init__(self, parts: int, part_of: Any) -> None:
+        super().__init__()
+        self._parts = parts
+        self._part_of = part_of
+
+    def expand(self, pcoll: beam.PCollection) -> list[beam.PCollection]:
+        if self._parts <= 1:
+            return [pcoll | "Group" >> beam.GroupByKey()]
+        split = pcoll | "Split" >> beam.Partition(lambda kv, n: self._part_of(kv[0], n), self._parts)
+        return [split[i] | f"Group{i}" >> beam.GroupByKey() for i in range(self._parts)]
+
+
+def group_parts(cfg: DedupeConfig, pipeline: beam.Pipeline) -> int:
+    """``cfg.group_parts``, or for 0 (auto) 4 on Beam's local runners and 1 on the others."""
+    if cfg.group_parts:
+        return cfg.group_parts
+    runner = type(getattr(pipeline, "runner", None)).__name__
+    return 4 if runner in _LOCAL_RUNNERS else 1
+
+
+# the runners that hold every shuffle in this process (DirectRunner: in-process when it cannot use Prism)
+_LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+
+
+# ---------------------------------------------------------------------------- 3. fingerprints
+
+# Bucket memberships cross the first LSH shuffle grouped by a shard of the bucket key (2 digest bytes:
+# 65,536 groups), not by bucket: nearly every bucket has one member, and every runner pays per group.
+_SHARDS = 1 << 16
+
+
+def _shard(key: bytes) -> int:
+    """The shard of a bucket key (band number or ff ff, then an 8-byte digest): its first 2 digest bytes."""
+    return int.from_bytes(key[2:4], "big")
+
+
+def _membership(key: bytes, node: str) -> bytes:
+    """A node's membership of one bucket as the band shuffle carries it: the 10-byte key, then the node.
+
+    One bytes value (about 70 bytes), not a pair: there are ~33 per document, and a local runner holds every
+    one decoded while it groups them (a pair of a bytes and a str takes twice the memory).
+    """
+    if len(key) != BUCKET_KEY_BYTES:
+        raise ValueError(f"bucket key of {len(key)} bytes, expected {BUCKET_KEY_BYTES}")
+    return key + node.encode("utf-8")
+
+
+def _split_membership(value: bytes) -> tuple[bytes, str]:
+    """(bucket key, node) of a :func:`_membership` value."""
+    return value[:BUCKET_KEY_BYTES], value[BUCKET_KEY_BYTES:].decode("utf-8")
+
+
+class _FingerprintFn(beam.DoFn):
+    """(node, rep) -> fingerprint (main); tagged ``bands`` (shard, membership) per bucket key, ``sketches``
+    (node, NodeSketch), ``keeper_sketches`` (node, Sketch) and ``texts`` (node, lines) for texts the alignment
+    rule may compare. Representatives too short for near matching have none.
     """
 
     def __init__(self, cfg: DedupeConfig) -> None:
@@ -325,199 +420,183 @@ class _SignatureFn(beam.DoFn):
 
     def setup(self) -> None:
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
+        self._boiler_list: list[bytes] | None = None
+        self._boiler: frozenset[bytes] = frozenset()
 
-    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: frozenset[bytes] | None = None) -> Iterator[Any]:
+    def _boilerplate(self, keys: list[bytes] | None) -> frozenset[bytes] | None:
+        """The side input's keys as a set, built once per list the runner hands over (not per element)."""
+        if keys is None:
+            return None
+        if keys is not self._boiler_list:
+            self._boiler_list, self._boiler = keys, frozenset(keys)
+        return self._boiler
+
+    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: list[bytes] | None = None) -> Iterator[Any]:
         node, rep = kv
         assert self._hasher is not None
-        near = rep_near(rep, self._cfg, boilerplate, self._hasher)
+        boiler = self._boilerplate(boilerplate)
+        near: NearDoc | None = near_of(rep, _rep_text(rep), self._cfg, boiler, self._hasher)
         if near is None:
             if rep["entry"] is None:
                 counter("dedupe_too_short_for_near").inc()
             return
-        yield node, tuple(near.fp)
-        for key in bucket_keys(near.fp, self._cfg.bands, self._cfg.rows):
-            yield pvalue.TaggedOutput("bands", _bucket_entry(key, node))
-        slim = (near.fp.shingles, near.fp.sketch, len(near.text), tuple(rep.get("days", ())))
-        yield pvalue.TaggedOutput("bands", _sketch_entry(node, slim))
-        yield pvalue.TaggedOutput("slim", (node, slim))
+        fp = near.fp
+        yield node, Fingerprint(*fp)
+        for key in bucket_keys(fp, self._cfg.bands, self._cfg.rows):
+            yield pvalue.TaggedOutput("bands", (_shard(key), _membership(key, node)))
+        yield pvalue.TaggedOutput("sketches", (node, NodeSketch(fp.shingles, fp.sketch, len(near.text), rep["days"])))
+        yield pvalue.TaggedOutput("keeper_sketches", (node, Sketch(fp.shingles, fp.sketch)))
         if near.text:
-            yield pvalue.TaggedOutput("text", (node, near.text))
+            yield pvalue.TaggedOutput("texts", (node, near.text))
 
 
-def rep_near(
-    rep: dict[str, Any], cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
-) -> NearDoc | None:
-    """What near matching compares of an exact group's representative (None: exact matching only).
+class FingerprintsResult(NamedTuple):
+    fingerprints: beam.PCollection  # (node, Fingerprint): what the index records
+    bands: beam.PCollection  # (shard, membership) per LSH band and lede key
+    sketches: beam.PCollection  # (node, NodeSketch): what its buckets verify with
+    keeper_sketches: beam.PCollection  # (node, Sketch): what its cluster's duplicates are measured against
+    texts: beam.PCollection  # (node, normalized lines) of texts the alignment rule may compare
 
-    An earlier run's index entry alone brings its stored fingerprint (a Fingerprint or its
-    fields); a document, or an entry standing for documents of this run (``text``), is
-    fingerprinted from its text (:func:`text_fingerprint`).
+
+class Fingerprints(beam.PTransform):
+    """Representatives -> fingerprints, LSH bucket keys, sketches and alignment texts (boilerplate left out)."""
+
+    def __init__(self, cfg: DedupeConfig, boilerplate: pvalue.AsSideInput | None = None) -> None:
+        super().__init__()
+        self._cfg = cfg
+        self._boilerplate = boilerplate
+
+    def expand(self, reps: beam.PCollection) -> FingerprintsResult:
+        fn = _FingerprintFn(self._cfg)
+        par = beam.ParDo(fn, boilerplate=self._boilerplate) if self._boilerplate is not None else beam.ParDo(fn)
+        typed = par.with_output_types(
+            KV[str, Fingerprint],
+            bands=KV[int, bytes],
+            sketches=KV[str, NodeSketch],
+            keeper_sketches=KV[str, Sketch],
+            texts=KV[str, str],
+        )
+        out = reps | "Fingerprint" >> typed.with_outputs("bands", "sketches", "keeper_sketches", "texts", main="fps")
+        return FingerprintsResult(out.fps, out.bands, out.sketches, out.keeper_sketches, out.texts)
+
+
+# ---------------------------------------------------------------------------- 4. candidate pairs
+
+
+def _bucket_members(kv: tuple[int, Iterable[bytes]], max_bucket: int) -> Iterator[Any]:
+    """One shard -> (node, (bucket key, head member)) per member of each bucket of 2+ that has a pair to check.
+
+    A bucket of earlier-run documents only has no pair to check. A bucket over ``max_bucket`` members is
+    reported (tag ``warnings``): its tail members are compared with its head members only.
     """
-    entry = rep["entry"]
-    if entry is not None and rep.get("text") is None:
-        return None if entry["fp"] is None else NearDoc(Fingerprint._make(entry["fp"]))
-    text = rep["text"] if entry is not None else _unpack_doc(rep["doc"]).get("text") or ""
-    return text_fingerprint(text, cfg, boilerplate, hasher)
-
-
-def text_fingerprint(
-    text: str, cfg: DedupeConfig, boilerplate: frozenset[bytes] | None, hasher: MinHasher
-) -> NearDoc | None:
-    """Fingerprint (and, for long texts, the lines for the edit-noise rule) of one text.
-
-    Boilerplate lines are left out unless too little else remains. None when the
-    text has fewer than ``min_shingles`` shingles (exact matching only). The text
-    is normalized once; the shingles, lede key and aligned lines all come from it.
-    """
-    lines = normalized_lines(text)
-    candidates = [lines]
-    if boilerplate:
-        stripped = strip_normalized(lines, boilerplate)
-        if len(stripped) != len(lines):
-            candidates.insert(0, stripped)
-    for kept in candidates:
-        norm = " ".join(kept)
-        shingles = shingle_hashes(norm, cfg.shingle, cfg.shingle_size)
-        if len(shingles) >= cfg.min_shingles:
-            fp = fingerprint(shingles, hasher, cfg.sketch_size, lede_key(norm, cfg.lede_chars))
-            eligible = cfg.edit_threshold > 0 and len(norm) >= cfg.edit_min_chars
-            return NearDoc(fp, "\n".join(kept)[:EDIT_MAX_CHARS] if eligible else "")
-    return None
-
-
-# ---------------------------------------------------------------------------- 4. LSH candidates
-
-
-def _slim_fp(slim: tuple[Any, ...]) -> Fingerprint:
-    """The sketch part of a ``slim`` payload: (shingle count, sketch, text length, days)."""
-    return Fingerprint(slim[0], b"", slim[1])
-
-
-_HEAD, _TAIL = b"\x01", b"\x00"
-# the bucket shuffle is split into this many GroupByKeys: a local runner groups one at a time,
-# so its peak memory holds one part's regrouped copy, not the whole shuffle's
-_CHECK_PARTS = 4
-
-
-# Bucket memberships cross the first LSH shuffle grouped by a shard (2 digest bytes of the
-# bucket key: 65,536 groups), not by bucket: nearly every bucket has one member, and a
-# runner pays per group (a local one holds a key and a list per group in memory while
-# it regroups). Each value is one bytes object, bucket key + node.
-_SHARDS = 1 << 16
-_BUCKET_KEY_BYTES = 10  # band keys: band number (2) + digest (8); lede keys: ff ff + digest (8)
-
-
-def _bucket_entry(key: bytes, node: str) -> tuple[int, bytes]:
-    """(shard, bucket key + node) for one bucket a node is in."""
-    if len(key) != _BUCKET_KEY_BYTES:
-        raise ValueError(f"bucket key of {len(key)} bytes, expected {_BUCKET_KEY_BYTES}")
-    return int.from_bytes(key[2:4], "big"), key + node.encode("utf-8")
-
-
-def _sketch_entry(node: str, slim: tuple[Any, ...]) -> tuple[int, tuple[str, tuple[Any, ...]]]:
-    """(shard, (node, slim)): a node's sketch rides the same shuffle to reach :func:`_send_to_buckets`."""
-    return zlib.crc32(node.encode("utf-8")) % _SHARDS, (node, slim)
-
-
-def _bucket_members(kv: tuple[int, Iterable[Any]], max_bucket: int) -> Iterator[tuple[str, Any]]:
-    """One shard -> (node, flag + bucket key) per member of each bucket of 2+; (node, slim) per sketch.
-
-    As in :func:`~newsflow.core.dedupe.bucket_pairs`, the first ``max_bucket`` members
-    (sorted; flag ``_HEAD``) are paired with every member, later ones (``_TAIL``) with
-    those only. A bucket of earlier-run documents only has no pair to check.
-    """
-    buckets: dict[bytes, list[bytes]] = collections.defaultdict(list)
+    buckets: dict[bytes, list[str]] = collections.defaultdict(list)
     for value in kv[1]:
-        if isinstance(value, bytes):
-            buckets[value[:_BUCKET_KEY_BYTES]].append(value)
-        else:  # (node, slim): the node's own sketch, passed on
-            yield value
-    for key, entries in buckets.items():
-        if len(entries) < 2:
+        key, node = _split_membership(value)
+        buckets[key].append(node)
+    for key, nodes in buckets.items():
+        if len(nodes) < 2:
             continue
-        items = sorted({e[_BUCKET_KEY_BYTES:].decode("utf-8") for e in entries})
-        if len(items) < 2 or all(map(is_earlier, items)):
+        members = head_flags(nodes, max_bucket)
+        if len(members) < 2 or all(is_earlier(node) for node, _ in members):
             continue
-        if len(items) > max_bucket:
+        if len(members) > max_bucket:
             counter("dedupe_oversized_buckets").inc()
-            yield pvalue.TaggedOutput(_WARN, ("dedupe_oversized_buckets", 1))
-        for j, node in enumerate(items):
-            yield node, (_HEAD if j < max_bucket else _TAIL) + key
+            yield pvalue.TaggedOutput("warnings", ("dedupe_oversized_buckets", 1))
+        for node, head in members:
+            yield node, (key, head)
 
 
-def _send_to_buckets(kv: tuple[str, Iterable[Any]]) -> Iterator[tuple[bytes, tuple[str, Any, bytes]]]:
-    """At a node: (bucket key, (node, slim, all its memberships packed)) for each bucket of 2+ it is in."""
-    node, values = kv
-    slim, memberships = None, []
-    for v in values:
-        if isinstance(v, bytes):
-            memberships.append(v)
-        else:
-            slim = v
-    if slim is None or not memberships:
+def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, Member]]:
+    """At a node: (bucket key, Member) for each bucket of 2+ it is in, the member carrying all its buckets."""
+    node, g = kv
+    if not g["sketch"] or not g["buckets"]:
         return
-    memberships.sort()
-    # one bytes object (length + flag + key per bucket): far lighter to shuffle than a tuple of them
-    packed = b"".join(bytes((len(m),)) + m for m in memberships)
-    for m in memberships:
-        part = m[-1] % _CHECK_PARTS  # last key byte: a digest byte, so the parts are even
-        value = (m[1:], (node, slim, packed))
-        yield value if part == 0 else pvalue.TaggedOutput(f"part{part}", value)
+    sk: NodeSketch = g["sketch"][0]
+    memberships = sorted(g["buckets"])
+    keys = [k for k, _ in memberships]
+    if any(len(k) != BUCKET_KEY_BYTES for k in keys):
+        raise ValueError(f"bucket keys must be {BUCKET_KEY_BYTES} bytes long")
+    heads = sum(1 << i for i, (_, head) in enumerate(memberships) if head)
+    member = Member(node, sk.shingles, sk.sketch, sk.chars, tuple(sk.days), b"".join(keys), heads)
+    for key, _ in memberships:
+        yield key, member
 
 
-class _Member(NamedTuple):
-    node: str
-    fp: Fingerprint  # shingle count and sketch
-    chars: int  # text length
-    buckets: dict[bytes, bool]  # bucket key -> head member there
-    days: tuple[int, ...]  # days of the group's documents (empty: an earlier run's document only)
+class CandidatePairsResult(NamedTuple):
+    members: beam.PCollection  # (bucket key, Member) for each bucket of 2+ with a pair to check and each member
+    warnings: beam.PCollection  # (counter, n): oversized buckets
 
 
-def _member(value: tuple[str, Any, bytes]) -> _Member:
-    node, slim, packed = value
-    buckets, i = {}, 0
-    while i < len(packed):
-        end = i + 1 + packed[i]
-        buckets[packed[i + 2 : end]] = packed[i + 1 : i + 2] == _HEAD
-        i = end
-    return _Member(node, _slim_fp(slim), slim[2], buckets, tuple(slim[3]))
+class CandidatePairs(beam.PTransform):
+    """Bucket memberships and sketches -> (bucket key, Member) for every member of every LSH bucket of 2+.
+
+    Two shuffles: memberships by shard (which buckets have 2+ members, and who heads them; nearly every
+    bucket has one member and every runner pays per group, so 65,536 shards, not one group per bucket), and a
+    node's buckets of 2+ joined with its sketch by node, so a sketch travels once per shared bucket, not once
+    per band nor per pair. :class:`VerifiedEdges` groups the members by bucket.
+    """
+
+    def __init__(self, max_bucket: int, sketches: beam.PCollection) -> None:
+        super().__init__()
+        self._max_bucket = max_bucket
+        self._sketches = sketches
+
+    def expand(self, bands: beam.PCollection) -> CandidatePairsResult:
+        found = (
+            bands
+            | "GroupBands" >> beam.GroupByKey()
+            | "BucketMembers"
+            >> beam.FlatMap(_bucket_members, self._max_bucket)
+            .with_output_types(KV[str, Tuple[bytes, bool]], warnings=Warning_)
+            .with_outputs("warnings", main="memberships")
+        )
+        members = (
+            {"buckets": found.memberships, "sketch": self._sketches}
+            | "GroupByNode" >> beam.CoGroupByKey()
+            | "ToBuckets" >> beam.FlatMap(_to_buckets).with_output_types(KV[bytes, Member])
+        )
+        return CandidatePairsResult(members, found.warnings)
+
+
+# ---------------------------------------------------------------------------- 5. verified edges
 
 
 def _verify_bucket(
-    kv: tuple[bytes, Iterable[Any]], params: MatchParams, max_bucket: int, window: int | None = None
+    kv: tuple[bytes, Iterable[Member]], params: MatchParams, max_bucket: int, window: int
 ) -> Iterator[Any]:
-    """The candidate pairs of one bucket, each checked on sketches in the first bucket it is a candidate of.
+    """The candidate pairs of one bucket, each checked on sketches in the bucket :func:`checked_in` names.
 
-    Outputs as :func:`_verify_pair`. The head members (at most ``max_bucket``) are held in
-    memory; tail members, only in buckets larger than that, are streamed in a second pass.
+    Main output (a, b) for a symmetric match; ``contained`` (small, (similarity, big)); ``align`` (a, b)
+    for pairs only the texts can decide. The head members (at most ``max_bucket``) are held in memory;
+    tail members, only in buckets larger than that, are streamed in a second pass.
     """
     key, values = kv
-    head = sorted((m for m in map(_member, values) if m.buckets[key]), key=lambda m: m.node)
+    head = sorted((m for m in values if m.flags()[key]), key=lambda m: m.node)
+    flags = {m.node: m.flags() for m in head}
     for j, b in enumerate(head):
         for a in head[:j]:
-            yield from _verify_pair(a, b, key, params, window)
+            yield from _verify_pair(a, flags[a.node], b, flags[b.node], key, params, window)
     if len(head) >= max_bucket:
-        for value in values:
-            b = _member(value)
-            if not b.buckets[key]:
+        for b in values:
+            fb = b.flags()
+            if not fb[key]:
                 for a in head:
-                    yield from _verify_pair(a, b, key, params, window)
+                    yield from _verify_pair(a, flags[a.node], b, fb, key, params, window)
 
 
-def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window: int | None = None) -> Iterator[Any]:
-    """Symmetric match (a, b) (main), ``contained`` (small, (sim, big)) or ``align`` (a, b); a.node < b.node.
-
-    A pair found in several buckets is checked only in the smallest bucket key where it
-    is a candidate (at least one of the two is a head member), so once. An earlier run's
-    document is a candidate only for groups with a document within ``window`` days of it.
-    """
+def _verify_pair(
+    a: Member, fa: dict[bytes, bool], b: Member, fb: dict[bytes, bool], key: bytes, params: MatchParams, window: int
+) -> Iterator[Any]:
+    """The verdict on one candidate pair (a.node < b.node), where it is checked (see :func:`_verify_bucket`)."""
     if is_earlier(a.node) and is_earlier(b.node):  # both kept already
         return
-    if window is not None and not _in_window(a, b, window):
+    if not in_window(a.node, a.days, b.node, b.days, window):
         return
-    if min(k for k in a.buckets.keys() & b.buckets.keys() if a.buckets[k] or b.buckets[k]) != key:
+    if checked_in(fa, fb) != key:
         return
-    kind, sim = sketch_kind(a.fp, b.fp, params, a.chars, b.chars)
+    kind, sim = sketch_kind(
+        Fingerprint(a.shingles, b"", a.sketch), Fingerprint(b.shingles, b"", b.sketch), params, a.chars, b.chars
+    )
     if not kind:
         return
     if kind == ALIGN:
@@ -525,46 +604,10 @@ def _verify_pair(a: _Member, b: _Member, key: bytes, params: MatchParams, window
         return
     counter(f"dedupe_{kind}_matches").inc()
     if kind == CONTAINMENT:
-        _, small, big, sim = _edge(kind, sim, a.node, a.fp.shingles, b.node, b.fp.shingles)
+        _, small, big, sim = edge(kind, sim, a.node, a.shingles, b.node, b.shingles)
         yield pvalue.TaggedOutput(CONTAINMENT, (small, (sim, big)))
     else:
         yield a.node, b.node
-
-
-def _in_window(a: _Member, b: _Member, window: int) -> bool:
-    """Whether a pair may match across runs: an earlier run's document only within ``window`` days of a document."""
-    for old, new in ((a, b), (b, a)):
-        if is_earlier(old.node) and not old.days and new.days:
-            return within_days(node_day(old.node), new.days, window)
-    return True
-
-
-def pair_edge(
-    a: str, near_a: NearDoc, b: str, near_b: NearDoc, params: MatchParams
-) -> tuple[str, str, str, float] | None:
-    """The edge a verified candidate pair makes, or None.
-
-    ``("jaccard" | "edit", a, b, similarity)`` (symmetric: the two texts are
-    copies of each other) or ``("containment", contained, container,
-    similarity)`` (the shorter text is inside the longer one; the transform
-    then keeps only the contained text's best container, so a standard
-    paragraph found in several articles cannot bridge them into one cluster).
-    The transform computes the same in two steps (sketches for every pair,
-    texts only for pairs that need the alignment: :func:`_verify_bucket`).
-    """
-    kind, sim = match_kind(near_a.fp, near_b.fp, params, near_a.text, near_b.text)
-    return _edge(kind, sim, a, near_a.fp.shingles, b, near_b.fp.shingles)
-
-
-def _edge(
-    kind: str, sim: float, a: str, shingles_a: int, b: str, shingles_b: int
-) -> tuple[str, str, str, float] | None:
-    if not kind:
-        return None
-    if kind == CONTAINMENT:
-        small, big = (a, b) if shingles_a < shingles_b else (b, a)
-        return kind, small, big, sim
-    return kind, a, b, sim
 
 
 def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, tuple[str, str]]]:
@@ -572,14 +615,18 @@ def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, tuple[str, str]]]:
     yield pair[1], pair
 
 
-def _text_sides(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[tuple[str, str], str]]:
-    """At node x: its text, sent to each pair that needs it (nodes without such pairs send nothing)."""
-    _, g = kv
-    if not g["payload"] or not g["pairs"]:
-        return
-    text = g["payload"][0]
-    for pair in sorted(set(g["pairs"])):
-        yield pair, text
+def _at_node(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    """At node x: the edge to its best container (if it is contained in any), and its text for each pair to align.
+
+    Main output (x, best container); tag ``sides`` ((a, b), text): nodes without pairs to align send no text.
+    """
+    x, g = kv
+    if g.get("contained"):
+        yield x, _best_of(g["contained"])[1]
+    if g.get("text") and g.get("pairs"):
+        text = g["text"][0]
+        for pair in sorted(set(g["pairs"])):
+            yield pvalue.TaggedOutput("sides", (pair, text))
 
 
 def _verify_texts(kv: tuple[tuple[str, str], Iterable[str]], params: MatchParams) -> Iterator[tuple[str, str]]:
@@ -592,6 +639,7 @@ def _verify_texts(kv: tuple[tuple[str, str], Iterable[str]], params: MatchParams
 
 
 def _best_of(choices: Iterable[tuple[float, str]]) -> tuple[float, str]:
+    """The best (similarity, container) of a contained text (:func:`~newsflow.core.dedupe.best_container`)."""
     best = None
     for c in choices:
         best = c if best is None else best_container(best, c)
@@ -599,56 +647,96 @@ def _best_of(choices: Iterable[tuple[float, str]]) -> tuple[float, str]:
     return best
 
 
-# ---------------------------------------------------------------------------- 5. components
+class VerifiedEdges(beam.PTransform):
+    """Bucket members -> the match graph's edges (a, b): symmetric matches, aligned noisy copies, and each
+    contained text's best container (a standard paragraph found in several articles links to one only).
+
+    The members are grouped by bucket (in ``parts`` groupings, each verified on its own), where sketches decide
+    most pairs. One join at each node then picks a contained text's best
+    container and hands the node's text to each pair only alignment can decide; a grouping on the pair brings
+    the two texts together, so only texts of such pairs cross a second shuffle.
+    """
+
+    def __init__(
+        self, params: MatchParams, max_bucket: int, window: int, texts: beam.PCollection, parts: int = 1
+    ) -> None:
+        super().__init__()
+        self._params = params
+        self._max_bucket = max_bucket
+        self._window = window
+        self._texts = texts
+        self._parts = parts
+
+    def expand(self, members: beam.PCollection) -> beam.PCollection:
+        buckets = members | "GroupByBucket" >> GroupByKeyInParts(self._parts, _bucket_part)
+        verify = beam.FlatMap(_verify_bucket, self._params, self._max_bucket, self._window).with_output_types(
+            Edge, **{ALIGN: Edge, CONTAINMENT: KV[str, Tuple[float, str]]}
+        )
+        parts = [
+            part
+            | f"VerifySketches{i if len(buckets) > 1 else ''}"
+            >> verify.with_outputs(ALIGN, CONTAINMENT, main="similar")
+            for i, part in enumerate(buckets)
+        ]
+        checked = {tag: _merged(parts, tag) for tag in ("similar", ALIGN, CONTAINMENT)}
+        inputs = {"contained": checked[CONTAINMENT]}
+        if self._params.edit_threshold > 0:
+            inputs["pairs"] = checked[ALIGN] | "BothEnds" >> beam.FlatMap(_both_ends).with_output_types(KV[str, Edge])
+            inputs["text"] = self._texts
+        at_node = (
+            inputs
+            | "JoinAtNode" >> beam.CoGroupByKey()
+            | "AtNode"
+            >> beam.FlatMap(_at_node)
+            .with_output_types(Edge, sides=KV[Edge, str])
+            .with_outputs("sides", main="containers")
+        )
+        edges = [checked["similar"], at_node.containers]
+        if self._params.edit_threshold > 0:
+            edges.append(
+                at_node.sides
+                | "GroupPair" >> beam.GroupByKey()
+                | "Align" >> beam.FlatMap(_verify_texts, self._params).with_output_types(Edge)
+            )
+        return edges | "AllEdges" >> beam.Flatten()
 
 
-def _both_ways(edge: tuple[str, str]) -> Iterator[tuple[str, str]]:
-    u, v = edge
+def _merged(parts: Sequence[Any], tag: str) -> beam.PCollection:
+    """One tagged output of a step applied to each part of a grouping, as one collection."""
+    if len(parts) == 1:
+        return parts[0][tag]
+    return [part[tag] for part in parts] | f"All{tag.title()}" >> beam.Flatten()
+
+
+# ---------------------------------------------------------------------------- 6. connected components
+
+
+def _both_ways(e: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    u, v = e
     if u != v:
         yield u, v
         yield v, u
 
 
 def _large_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """Connect every larger neighbor of u to the smallest node of u's neighborhood (both directions)."""
-    u, nbrs = kv
-    ns = set(nbrs)
-    m = min(ns | {u})
-    for v in ns:
-        if v > u and v != m:
-            yield v, m
-            yield m, v
+    return large_star(*kv)
 
 
 def _small_star(kv: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """Connect u and its smaller neighbors to the smallest of them (both directions)."""
-    u, nbrs = kv
-    small = {v for v in nbrs if v < u} | {u}
-    m = min(small)
-    for v in small:
-        if v != m:
-            yield v, m
-            yield m, v
+    return small_star(*kv)
 
 
 def _parent(kv: tuple[str, Iterable[str]]) -> Iterator[Any]:
-    """(u, smallest neighbor) when it is smaller than u.
-
-    Converged components are stars around their smallest node: a node with a smaller
-    neighbor has no other. One that has (tag ``warnings``) shows a component the rounds
-    did not finish, which may end with more than one keeper.
-    """
-    u, nbrs = kv
-    ns = set(nbrs)
-    m = min(ns | {u})
-    if m < u:
-        if len(ns) > 1:
-            counter("dedupe_cc_not_converged").inc()
-            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_not_converged", 1))
-        yield u, m
+    """(u, smallest neighbour) when it is smaller than u; a neighbourhood that is not a star is reported."""
+    parent, unfinished = parent_of(*kv)
+    if unfinished:
+        counter("dedupe_cc_not_converged").inc()
+        yield pvalue.TaggedOutput("warnings", ("dedupe_cc_not_converged", 1))
+    if parent is not None:
+        yield kv[0], parent
 
 
-def _jump(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
+def _jump(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, str]]:
     """Pointer jumping: every child of x now points at x's parent (or at x when x is a root)."""
     x, g = kv
     up = g["parent"][0] if g["parent"] else x
@@ -656,90 +744,91 @@ def _jump(kv: tuple[str, dict[str, list[str]]]) -> Iterator[tuple[str, str]]:
         yield child, up
 
 
-def _check_roots(kv: tuple[str, dict[str, list[str]]]) -> Iterator[Any]:
-    """Keep only (child, root) pairs whose target is a root; others stay kept (unresolved, tag ``warnings``)."""
+def _check_roots(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    """(child, root) or (child, Keeper(root, root's value)) where the target is a root; others stay unresolved."""
     x, g = kv
     if g["parent"]:
         counter("dedupe_cc_unresolved").inc(len(g["children"]))
         if g["children"]:
-            yield pvalue.TaggedOutput(_WARN, ("dedupe_cc_unresolved", len(g["children"])))
+            yield pvalue.TaggedOutput("warnings", ("dedupe_cc_unresolved", len(g["children"])))
         return
-    for child in g["children"]:
-        yield child, x
+    if "value" not in g:
+        for child in g["children"]:
+            yield child, x
+    elif g["children"]:
+        value = g["value"][0] if g["value"] else None
+        for child in g["children"]:
+            yield child, Keeper(x, value)
 
 
-class _ComponentsResult(NamedTuple):
-    keepers: beam.PCollection  # (node, component keeper) for every non-keeper node
+class ComponentsResult(NamedTuple):
+    keepers: beam.PCollection  # (node, keeper) or (node, Keeper(keeper, keeper's value)) for every non-keeper node
     warnings: beam.PCollection  # (counter, n): nodes left unresolved, nodes of unfinished components
 
 
-class _Components(beam.PTransform):
-    """(node, neighbor) edges -> (node, component keeper) for every non-keeper node, and warnings."""
+class ConnectedComponents(beam.PTransform):
+    """(node, neighbour) edges -> (node, smallest node of its component) for every other node.
 
-    def __init__(self, rounds: int, jumps: int = 3) -> None:
+    ``rounds`` alternations of large-star/small-star (Kiveris et al. 2014; duplicate clusters are small and
+    dense, so a few suffice), then ``jumps`` rounds of pointer jumping and a check: a node whose target is
+    still not a root gets no keeper (``dedupe_cc_unresolved``), and a node whose neighbourhood is not yet a
+    star is reported (``dedupe_cc_not_converged``), both in ``warnings``. With ``values`` ((node, value)
+    pairs), each node also gets its keeper's value, in the check's own join.
+    """
+
+    def __init__(self, rounds: int, jumps: int = 3, values: beam.PCollection | None = None) -> None:
         super().__init__()
         self._rounds = rounds
         self._jumps = jumps
+        self._values = values
 
-    def expand(self, edges: beam.PCollection) -> _ComponentsResult:
-        # every step emits each edge in both directions, so each GroupByKey sees a node's whole neighborhood
-        edges = edges | "BothWays" >> beam.FlatMap(_both_ways)
+    def expand(self, edges: beam.PCollection) -> ComponentsResult:
+        # every step emits each edge in both directions, so each grouping sees a node's whole neighbourhood
+        edges = edges | "BothWays" >> beam.FlatMap(_both_ways).with_output_types(Edge)
         for r in range(self._rounds):
             edges = (
                 edges
                 | f"LargeGroup{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMap(_large_star)
+                | f"LargeStar{r}" >> beam.FlatMap(_large_star).with_output_types(Edge)
                 | f"SmallGroup{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMap(_small_star)
+                | f"SmallStar{r}" >> beam.FlatMap(_small_star).with_output_types(Edge)
             )
         found = (
             edges
             | "ParentGroup" >> beam.GroupByKey()
-            | "Parent" >> beam.FlatMap(_parent).with_outputs(_WARN, main="parents")
+            | "Parent"
+            >> beam.FlatMap(_parent).with_output_types(Edge, warnings=Warning_).with_outputs("warnings", main="parents")
         )
         parents = found.parents
         for r in range(self._jumps + 1):
-            by_child = parents
-            by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0]))
-            grouped = {"parent": by_child, "children": by_parent} | f"JumpJoin{r}" >> beam.CoGroupByKey()
+            by_parent = parents | f"ByParent{r}" >> beam.Map(lambda kv: (kv[1], kv[0])).with_output_types(Edge)
+            inputs = {"parent": parents, "children": by_parent}
             if r < self._jumps:
-                parents = grouped | f"Jump{r}" >> beam.FlatMap(_jump)
+                parents = (
+                    inputs
+                    | f"JumpJoin{r}" >> beam.CoGroupByKey()
+                    | f"Jump{r}" >> beam.FlatMap(_jump).with_output_types(Edge)
+                )
             else:
-                checked = grouped | "CheckRoots" >> beam.FlatMap(_check_roots).with_outputs(_WARN, main="keepers")
-        warnings = (found[_WARN], checked[_WARN]) | "ComponentWarnings" >> beam.Flatten()
-        return _ComponentsResult(checked.keepers, warnings)
+                if self._values is not None:
+                    inputs["value"] = self._values
+                checked = (
+                    inputs
+                    | "CheckJoin" >> beam.CoGroupByKey()
+                    | "CheckRoots" >> beam.FlatMap(_check_roots).with_outputs("warnings", main="keepers")
+                )
+        warnings = (found.warnings, checked.warnings) | "ComponentWarnings" >> beam.Flatten()
+        return ComponentsResult(checked.keepers, warnings)
 
 
-# ---------------------------------------------------------------------------- 6. resolve
-
-
-def _to_keeper(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, tuple[str, tuple[Any, ...]]]]:
-    node, g = kv
-    for keeper in g["keeper"]:
-        for fp in g["sig"][:1]:
-            yield keeper, (node, fp)
-
-
-def _similarity(kv: tuple[str, dict[str, list[Any]]], params: MatchParams) -> Iterator[tuple[str, Any]]:
-    keeper, g = kv
-    kfp = _slim_fp(g["sig"][0]) if g["sig"] else None
-    for node, fp in g["members"]:
-        sim = verify_pair(_slim_fp(fp), kfp, params)[1] if kfp is not None else 0.0
-        yield node, (keeper, sim)
-
-
-_RESOLVE_PARTS = 2
-
-
-def _node_part(kv: tuple[str, Any], parts: int) -> int:
-    """Which part of the resolve join a node's elements go to (the same for all four inputs)."""
-    return zlib.crc32(kv[0].encode("utf-8")) % parts
+# ---------------------------------------------------------------------------- 7. resolve
 
 
 class _ResolveFn(beam.DoFn):
-    """Per representative: kept doc + index row, or near duplicate; plus its exact copies."""
+    """Per representative: kept doc + index row, or near duplicate rows; plus its exact copies'."""
 
-    def __init__(self, write_index: bool) -> None:
+    def __init__(self, params: MatchParams, write_index: bool) -> None:
+        self._params = params
         self._write_index = write_index
 
     def process(self, kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
@@ -747,35 +836,59 @@ class _ResolveFn(beam.DoFn):
         if not g["rep"]:
             return
         rep = g["rep"][0]
-        label = g["label"][0] if g["label"] else None
-        if label is not None:
-            keeper, sim = label
-            kept_id = kept_id_of(keeper)
-            if rep["doc"] is not None:
-                counter("dedupe_near_duplicates").inc()
-                yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(rep["doc"]), kept_id, "near", sim))
-            for blob in g["members"]:
-                yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(blob), kept_id, "near", sim))
-            return
-        kept_id = kept_id_of(node)
-        for blob in g["members"]:
-            yield pvalue.TaggedOutput("duplicates", _duplicate(_unpack_doc(blob), kept_id, "exact", 1.0))
-        if rep["doc"] is None:
-            return
-        doc = _unpack_doc(rep["doc"])
-        counter("dedupe_kept").inc()
-        yield doc
-        if self._write_index:
-            fp = Fingerprint._make(g["sig"][0]) if g["sig"] else None
-            yield pvalue.TaggedOutput("index", index_row(doc, date_partition(doc["published_at"]), rep["exact"], fp))
+        fp = g["fp"][0] if g.get("fp") else None
+        label = None
+        if g.get("keeper"):
+            keeper, sk = g["keeper"][0]
+            sim = keeper_similarity(fp, sk.fingerprint() if sk is not None else None, self._params)
+            label = (keeper, sim)
+        doc = _unpack_doc(rep["doc"]) if rep["doc"] is not None else None
+        out = resolve(node, doc, [_unpack_doc(blob) for blob in g["members"]], label)
+        if label is not None and doc is not None:
+            counter("dedupe_near_duplicates").inc()
+        for row in out.duplicates:
+            yield pvalue.TaggedOutput("duplicates", row)
+        if out.kept is not None:
+            counter("dedupe_kept").inc()
+            yield out.kept
+            if self._write_index:
+                row = index_row(out.kept, date_partition(out.kept["published_at"]), rep["exact"], fp)
+                yield pvalue.TaggedOutput("index", row)
+
+
+class Resolve(beam.PTransform):
+    """Representatives, their exact copies, keepers and fingerprints -> kept docs, duplicates rows, index rows."""
+
+    def __init__(self, params: MatchParams, write_index: bool, parts: int = 1) -> None:
+        super().__init__()
+        self._params = params
+        self._write_index = write_index
+        self._parts = parts
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
+        tags = ("kept", "duplicates", "index")
+        fn = _ResolveFn(self._params, self._write_index)
+        if self._parts <= 1:
+            out = (
+                inputs
+                | "JoinResolve" >> beam.CoGroupByKey()
+                | "Resolve" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
+            )
+            return {tag: out[tag] for tag in tags}
+        split = {
+            name: pc | f"Split{name.title()}" >> beam.Partition(lambda kv, n: _node_part(kv[0], n), self._parts)
+            for name, pc in inputs.items()
+        }
+        outs = [
+            {name: split[name][i] for name in inputs}
+            | f"JoinResolve{i}" >> beam.CoGroupByKey()
+            | f"Resolve{i}" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
+            for i in range(self._parts)
+        ]
+        return {tag: [out[tag] for out in outs] | f"All{tag.title()}" >> beam.Flatten() for tag in tags}
 
 
 # ---------------------------------------------------------------------------- the transform
-
-
-def _merge_parts(parts: list[Any], tags: tuple[str, ...]) -> dict[str, beam.PCollection]:
-    """Per output tag, one PCollection from the parts a split grouping ran in (``All<Tag>``)."""
-    return {tag: [part[tag] for part in parts] | f"All{tag.title()}" >> beam.Flatten() for tag in tags}
 
 
 class Dedupe(beam.PTransform):
@@ -804,131 +917,59 @@ class Dedupe(beam.PTransform):
                 p | "NoIndex" >> beam.Create([]),
                 p | "NoWarnings" >> beam.Create([]),
             )
-        keyed = docs | "ExactKey" >> beam.Map(_key_doc, cfg.exact)
-        if self._against:
-            from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
-
-            # the index is read for the union of the windows around the run's dates
-            days = (
-                docs
-                | "PublishedDay" >> beam.Map(lambda d: published_day(d["published_at"]))
-                | "RunDays" >> beam.CombineGlobally(_SortedDays()).without_defaults()
-            )
-            entries = p | "ReadIndex" >> ReadDedupeIndex(
-                self._against,
-                cfg.num_perm,
-                cfg.index_retention_days,
-                days=beam.pvalue.AsSingleton(days, default_value=()),
-                settings=index_settings(cfg),
-            )
-            keyed = (keyed, entries | "IndexKey" >> beam.Map(_key_entry)) | "WithIndex" >> beam.Flatten()
-        exact = (
-            keyed
-            | "GroupExact" >> beam.GroupByKey()
-            | "ExactGroups" >> beam.ParDo(_ExactGroupFn(cfg.index_retention_days)).with_outputs(_MEMBER, main=_REP)
-        )
-        reps, members = exact[_REP], exact[_MEMBER]
-        to_resolve = reps | "RepsToResolve" >> beam.Map(_without_text) if self._against else reps
-        parts: dict[str, beam.PCollection] = {"rep": to_resolve, "members": members}
-        warnings: list[beam.PCollection] = []
+        parts = group_parts(cfg, p)
+        exact = docs | "ExactGroups" >> ExactGroups(cfg, self._earlier(docs) if self._against else None)
+        reps = exact.reps
+        to_resolve = {
+            "rep": reps | "RepsToResolve" >> beam.Map(_without_text) if self._against else reps,
+            "members": exact.members,
+        }
+        warnings = []
         if cfg.near:
             boiler = None
             if cfg.boilerplate_min_docs:
-                boiler = beam.pvalue.AsSingleton(
-                    reps
-                    | "RepLines" >> beam.FlatMap(_rep_lines)
-                    | "CountLines" >> beam.CombinePerKey(sum)
-                    | "Recurring" >> beam.Filter(lambda kv, k: kv[1] >= k, cfg.boilerplate_min_docs)
-                    | "LineKeys" >> beam.Keys()
-                    | "Boilerplate" >> beam.CombineGlobally(_ToFrozenSet()),
-                )
-            sig_fn = _SignatureFn(cfg)
-            near = reps | "Signatures" >> (
-                beam.ParDo(sig_fn, boilerplate=boiler) if boiler else beam.ParDo(sig_fn)
-            ).with_outputs("bands", "slim", "text", main="fp")
-            sigs = near.fp
-            params = _match_params(cfg)
-            bucketed = (
-                near.bands
-                | "GroupBands" >> beam.GroupByKey()
-                | "BucketMembers" >> beam.FlatMap(_bucket_members, cfg.max_bucket).with_outputs(_WARN, main="members")
+                boiler = pvalue.AsList(reps | "Boilerplate" >> Boilerplate(cfg.boilerplate_min_docs))
+            fps = reps | "Fingerprints" >> Fingerprints(cfg, boiler)
+            params = match_params(cfg)
+            candidates = fps.bands | "CandidatePairs" >> CandidatePairs(cfg.max_bucket, fps.sketches)
+            edges = candidates.members | "VerifiedEdges" >> VerifiedEdges(
+                params, cfg.max_bucket, cfg.index_retention_days, fps.texts, parts
             )
-            warnings.append(bucketed[_WARN])
-            sent = (
-                bucketed.members
-                | "GroupByNode" >> beam.GroupByKey()
-                | "SendToBuckets"
-                >> beam.FlatMap(_send_to_buckets).with_outputs(
-                    *(f"part{i}" for i in range(1, _CHECK_PARTS)), main="part0"
-                )
-            )
-            parts_checked = [
-                sent[f"part{i}"]
-                | f"GroupByBucket{i}" >> beam.GroupByKey()
-                | f"VerifySketches{i}"
-                >> beam.ParDo(_verify_bucket, params, cfg.max_bucket, cfg.index_retention_days).with_outputs(
-                    ALIGN, CONTAINMENT, main="similar"
-                )
-                for i in range(_CHECK_PARTS)
-            ]
-            checked = _merge_parts(parts_checked, ("similar", ALIGN, CONTAINMENT))
-            similar = checked["similar"]
-            if cfg.edit_threshold > 0:
-                # texts cross one shuffle whole; only those of pairs to align cross a second one
-                edits = (
-                    {"pairs": checked[ALIGN] | "AlignEnds" >> beam.FlatMap(_both_ends), "payload": near.text}
-                    | "JoinText" >> beam.CoGroupByKey()
-                    | "TextSides" >> beam.FlatMap(_text_sides)
-                    | "GroupAligned" >> beam.GroupByKey()
-                    | "VerifyTexts" >> beam.FlatMap(_verify_texts, params)
-                )
-                similar = (similar, edits) | "SimilarAndEdits" >> beam.Flatten()
-            container = (
-                checked[CONTAINMENT]
-                | "BestContainer" >> beam.CombinePerKey(_best_of)
-                | "ContainerPairs" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-            )
-            edges = (similar, container) | "AllEdges" >> beam.Flatten()
-            keepers, cc_warnings = edges | "Components" >> _Components(cfg.cc_rounds)
-            warnings.append(cc_warnings)
-            # the keeper similarity needs sketches only (not signatures)
-            to_keeper = (
-                {"keeper": keepers, "sig": near.slim}
-                | "JoinNodeSig" >> beam.CoGroupByKey()
-                | "ToKeeper" >> beam.FlatMap(_to_keeper)
-            )
-            labels = (
-                {"members": to_keeper, "sig": near.slim}
-                | "JoinKeeperSig" >> beam.CoGroupByKey()
-                | "Similarity" >> beam.FlatMap(_similarity, params)
-            )
-            parts["label"] = labels
-            parts["sig"] = sigs
+            components = edges | "ConnectedComponents" >> ConnectedComponents(cfg.cc_rounds, values=fps.keeper_sketches)
+            warnings += [candidates.warnings, components.warnings]
+            to_resolve["keeper"] = components.keepers
+            to_resolve["fp"] = fps.fingerprints
+            resolved = to_resolve | "Resolve" >> Resolve(params, cfg.write_index, parts)
         else:
-            parts["label"] = p | "NoLabels" >> beam.Create([])
-            parts["sig"] = p | "NoSigs" >> beam.Create([])
-        # the resolve join is split by node like the bucket shuffle: a local runner regroups one part at a time
-        split = {
-            name: pc | f"Split{name.title()}" >> beam.Partition(_node_part, _RESOLVE_PARTS)
-            for name, pc in parts.items()
-        }
-        resolved = [
-            {name: split[name][i] for name in parts}
-            | f"JoinResolve{i}" >> beam.CoGroupByKey()
-            | f"Resolve{i}" >> beam.ParDo(_ResolveFn(cfg.write_index)).with_outputs("duplicates", "index", main="kept")
-            for i in range(_RESOLVE_PARTS)
-        ]
-        merged = _merge_parts(resolved, ("kept", "duplicates", "index"))
-        return DedupeResult(merged["kept"], merged["duplicates"], merged["index"], _warnings(p, warnings))
+            resolved = to_resolve | "Resolve" >> Resolve(match_params(cfg), cfg.write_index, parts)
+        return DedupeResult(
+            resolved["kept"],
+            resolved["duplicates"],
+            resolved["index"],
+            _warnings(p, warnings),
+        )
+
+    def _earlier(self, docs: beam.PCollection) -> beam.PCollection:
+        """Index entries of the earlier runs, read for the union of the windows around this run's days."""
+        from newsflow.io.dedupe_index import ReadDedupeIndex, index_settings
+
+        cfg = self._cfg
+        days = (
+            docs
+            | "PublishedDay" >> beam.Map(lambda d: published_day(d["published_at"]))
+            | "RunDays" >> beam.CombineGlobally(_SortedDays()).without_defaults()
+        )
+        return docs.pipeline | "ReadIndex" >> ReadDedupeIndex(
+            self._against,
+            cfg.num_perm,
+            cfg.index_retention_days,
+            days=pvalue.AsSingleton(days, default_value=()),
+            settings=index_settings(cfg),
+        )
 
 
 def _warnings(p: beam.Pipeline, parts: list[beam.PCollection]) -> beam.PCollection:
-    """``{"counter", "count", "meaning"}`` per warning counter that is not zero, from its (name, n) parts."""
+    """``{"counter", "count", "meaning"}`` per (counter, n) part (the manifest adds them up per counter)."""
     if not parts:
         return p | "NoWarnings" >> beam.Create([])
-    return (
-        parts
-        | "AllWarnings" >> beam.Flatten()
-        | "SumWarnings" >> beam.CombinePerKey(sum)
-        | "Warnings" >> beam.Map(lambda kv: {"counter": kv[0], "count": int(kv[1]), "meaning": WARNINGS[kv[0]]})
-    )
+    return parts | "AllWarnings" >> beam.Flatten() | "Warnings" >> beam.MapTuple(_warning)

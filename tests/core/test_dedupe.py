@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from newsflow.core.dedupe import (
-    INDEX_SCHEMA,
     Fingerprint,
     MatchParams,
     MinHasher,
@@ -25,8 +24,6 @@ from newsflow.core.dedupe import (
     estimate_jaccard,
     exact_key,
     fingerprint,
-    index_entry,
-    index_row,
     is_earlier,
     kept_id_of,
     lede_key,
@@ -41,6 +38,8 @@ from newsflow.core.dedupe import (
     strip_lines,
     verify_pair,
 )
+from newsflow.io.index_codec import index_entry, index_row
+from newsflow.schema import INDEX_SCHEMA
 
 
 def _articles(shared_dir, lang: str = "eng", limit: int = 400) -> list[str]:
@@ -392,7 +391,7 @@ def test_index_row_round_trip_through_parquet(tmp_path):
 
 
 def _ref_normalize_text(text: str) -> str:
-    from newsflow.core.dedupe import _punct_table
+    from newsflow.core.dedupe.text import _punct_table
 
     text = unicodedata.normalize("NFKC", text).casefold().translate(_punct_table())
     return " ".join(text.split())
@@ -507,7 +506,7 @@ def _ref_char_shingles(norm: str, size: int = 5) -> list[int]:
 
 
 def test_shingles_and_sketches_equal_their_definitions(many_texts):
-    from newsflow.core.dedupe import _sorted_distinct
+    from newsflow.core.dedupe.fingerprint import _sorted_distinct
 
     rng = np.random.default_rng(11)
     for n in (0, 1, 2, 3, 50, 3000):

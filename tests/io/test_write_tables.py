@@ -323,9 +323,10 @@ def test_compression_level_is_checked(compression, level, ok) -> None:
 def test_the_index_is_one_file_per_month_and_still_read_by_date(tmp_path) -> None:
     from apache_beam.io.filesystems import FileSystems
 
-    from newsflow.core.dedupe import INDEX_SCHEMA, index_row
     from newsflow.io.dedupe_index import index_patterns, read_index_rows
+    from newsflow.io.index_codec import index_row
     from newsflow.io.tables import date_partition, register_table
+    from newsflow.schema import INDEX_SCHEMA
 
     out = tmp_path / "out"
     docs = (

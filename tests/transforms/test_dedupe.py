@@ -14,10 +14,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from newsflow.config import DedupeConfig
-from newsflow.core.dedupe import INDEX_SCHEMA
+from newsflow.core.dedupe import pair_edge
 from newsflow.io.dedupe_index import IndexSettingsError, check_index_settings, index_schema
-from newsflow.schema import make_doc
-from newsflow.transforms.dedupe import Dedupe, pair_edge
+from newsflow.schema import INDEX_SCHEMA, make_doc
+from newsflow.transforms.dedupe import Dedupe
 
 _RNG = np.random.default_rng(42)
 _LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
@@ -336,55 +336,57 @@ def _noisy(text: str, rate: float, seed: int) -> str:
     )
 
 
-class _NoFallbackCoder(beam.coders.Coder):
-    """Fails on use: an element that reaches it would be pickled by Beam's default coder."""
-
-    def encode(self, value):
-        raise AssertionError(f"{type(value).__name__} would be pickled in a shuffle")
-
-    def decode(self, encoded):  # pragma: no cover - never reached
-        raise AssertionError("decode")
-
-    def is_deterministic(self) -> bool:
-        return True
+def _plain(value):
+    """``value`` with lists as tuples (a row coder decodes sequences as lists)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
-def test_shuffled_values_are_plain_and_round_trip():
-    from newsflow.core.dedupe import Fingerprint, NearDoc
-    from newsflow.transforms.dedupe import _key_entry, _pack_doc, _SignatureFn
+def test_shuffled_records_have_declared_types_and_round_trip():
+    """Every value Fingerprints hands to a shuffle has a declared type with a deterministic coder, not pickle."""
+    from newsflow.core.dedupe import Fingerprint
+    from newsflow.transforms.dedupe import Fingerprints, _FingerprintFn, _key_entry, _pack_doc
 
-    coder = beam.coders.FastPrimitivesCoder(fallback_coder=_NoFallbackCoder())
-    fn = _SignatureFn(DedupeConfig())
+    p = beam.Pipeline()
+    reps = p | beam.Create([("n1", {"node": "n1"})])
+    out = reps | Fingerprints(DedupeConfig())
+    registry = beam.coders.registry
+    for name, pcoll in out._asdict().items():
+        coder = registry.get_coder(pcoll.element_type)
+        assert not isinstance(coder, (beam.coders.PickleCoder, beam.coders.FastPrimitivesCoder)), name
+        assert coder.is_deterministic(), name
+    fn = _FingerprintFn(DedupeConfig())
     fn.setup()
     doc = _doc("d1", _LONG)
-    outputs = list(fn.process(("n1", {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None})))
-    assert {getattr(o, "tag", "fp") for o in outputs} == {"fp", "bands", "slim", "text"}
-    for out in outputs:
-        value = getattr(out, "value", out)
-        assert coder.decode(coder.encode(value)) == value
-    fp_fields = next(o for o in outputs if not hasattr(o, "tag"))[1]
-    fp = Fingerprint._make(fp_fields)
-    assert fp.shingles > 0 and len(fp.sketch) == 4 * DedupeConfig().sketch_size
+    outputs = list(
+        fn.process(("n1", {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None, "days": (1,)}))
+    )
+    by_tag = {getattr(o, "tag", "fps") for o in outputs}
+    assert by_tag == {"fps", "bands", "sketches", "keeper_sketches", "texts"}
+    for out_value in outputs:
+        tag = getattr(out_value, "tag", "fps")
+        value = getattr(out_value, "value", out_value)
+        coder = registry.get_coder(getattr(out, tag if tag != "fps" else "fingerprints").element_type)
+        back = coder.decode(coder.encode(value))
+        assert _plain(back) == _plain(value), tag
+    fp = next(o for o in outputs if not hasattr(o, "tag"))[1]
+    assert isinstance(fp, Fingerprint) and fp.shingles > 0 and len(fp.sketch) == 4 * DedupeConfig().sketch_size
     # an earlier run's index entry crosses the exact-group shuffle with plain fingerprint fields
     entry = {"node": "0n", "exact": b"k", "fp": fp}
     _, (_, _, keyed) = _key_entry(entry)
-    assert coder.decode(coder.encode(keyed)) == keyed
-    from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed})))
-    assert NearDoc(Fingerprint._make(from_entry[0][1])).fp == fp
+    plain = beam.coders.FastPrimitivesCoder(fallback_coder=beam.coders.coders.Base64PickleCoder())
+    assert plain.decode(plain.encode(keyed)) == keyed and isinstance(keyed["fp"], tuple)
+    from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed, "days": ()})))
+    assert from_entry[0][1] == fp
 
 
 def test_bucket_verification_checks_each_candidate_pair_once():
-    """Buckets -> members -> sketches sent to shared buckets: every candidate pair of bucket_pairs, once."""
+    """Bucket keys -> members -> sketches sent to shared buckets: every candidate pair of bucket_pairs, once."""
     import collections
 
     from newsflow.core.dedupe import MatchParams, bucket_pairs
-    from newsflow.transforms.dedupe import (
-        _bucket_entry,
-        _bucket_members,
-        _send_to_buckets,
-        _sketch_entry,
-        _verify_bucket,
-    )
+    from newsflow.transforms.dedupe import NodeSketch, _bucket_members, _membership, _shard, _to_buckets, _verify_bucket
 
     def group(items):
         groups = collections.defaultdict(list)
@@ -407,26 +409,19 @@ def test_bucket_verification_checks_each_candidate_pair_once():
         key(6, b"k1"): ["1b", "1c"],
     }
     max_bucket = 3
-    entries = [
-        *(_bucket_entry(k, n) for k, members in bands.items() for n in members),
-        *(_sketch_entry(n, (300, sketch, 1000, () if n[0] == "0" else (1,))) for n in nodes),
-    ]
-    shards = group(entries)
-    assert len(shards) < len(bands) + len(nodes)  # buckets (and sketches) share shards
+    sketches = {n: NodeSketch(300, sketch, 1000, () if n[0] == "0" else (1,)) for n in nodes}
+    shards = group((_shard(k), _membership(k, n)) for k, members in bands.items() for n in members)
+    assert len(shards) < len(bands)  # buckets share shards
     with pytest.raises(ValueError, match="bucket key of 4 bytes"):
-        _bucket_entry(b"\x00\x01k1", "1a")
+        _membership(b"\x00\x01k1", "1a")
     members = [x for kv in shards for x in _bucket_members(kv, max_bucket)]
     # the one bucket over max_bucket is reported: its tail members are compared with its head only
     warned = [x.value for x in members if getattr(x, "tag", None) == "warnings"]
     assert warned == [("dedupe_oversized_buckets", 1)]
     by_node = group(x for x in members if not hasattr(x, "tag"))
-    sent = [(getattr(x, "tag", "part0"), getattr(x, "value", x)) for kv in by_node for x in _send_to_buckets(kv)]
-    parts_of = collections.defaultdict(set)
-    for part, (bucket, _) in sent:
-        parts_of[bucket].add(part)
-    assert all(len(parts) == 1 for parts in parts_of.values())  # a bucket is grouped whole, in one part
-    by_bucket = group(value for _, value in sent)
-    checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket)]
+    sent = [x for node, ms in by_node for x in _to_buckets((node, {"buckets": ms, "sketch": [sketches[node]]}))]
+    by_bucket = group(sent)
+    checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket, 30)]
     expected = {p for members in bands.values() for p in bucket_pairs(members, max_bucket)}
     assert ("1d", "1e") in expected and ("0x", "0y") not in expected
     assert sorted(checked) == sorted(expected)  # each candidate pair once, no other pair
@@ -540,15 +535,15 @@ def test_index_settings_are_checked_before_and_while_reading(tmp_path):
 
 def test_unresolved_components_are_reported_as_warnings():
     """Too few rounds for a long chain: the clusters may be wrong, and warnings say so (none when enough)."""
-    from newsflow.transforms.dedupe import _Components
+    from newsflow.transforms.dedupe import ConnectedComponents
 
     rng = np.random.default_rng(3)
     names = [f"1|{i:04d}" for i in rng.permutation(400)]  # a path whose labels are in random order
     edges = list(zip(names, names[1:], strict=False))
     with TestPipeline() as p:
         src = p | beam.Create(edges)
-        few = src | "Few" >> _Components(1, jumps=1)
-        enough = src | "Enough" >> _Components(20)
+        few = src | "Few" >> ConnectedComponents(1, jumps=1)
+        enough = src | "Enough" >> ConnectedComponents(20)
         warned = few.warnings | "SumFew" >> beam.CombinePerKey(sum) | beam.Filter(lambda kv: kv[1] > 0) | beam.Keys()
         assert_that(
             warned | "Some" >> beam.combiners.ToList() | beam.Map(sorted),
@@ -607,7 +602,9 @@ def test_index_months_outside_every_window_are_not_opened(tmp_path) -> None:
     epoch = dt.date(1970, 1, 1).toordinal()
     day = dt.date(2024, 7, 5).toordinal() - epoch
     assert month_days("out/index/month=2024-02/part-0.parquet") == (
-        dt.date(2024, 2, 1).toordinal() - epoch, dt.date(2024, 2, 29).toordinal() - epoch)
+        dt.date(2024, 2, 1).toordinal() - epoch,
+        dt.date(2024, 2, 29).toordinal() - epoch,
+    )
     assert month_days("out/index/date=2024-02-03/part-0.parquet") is None
     missing = tmp_path / "index" / "month=2024-04" / "part-0.parquet"  # never created: opening it would fail
     assert list(read_index_rows(str(missing), days=[day], window=30)) == []

@@ -1,4 +1,5 @@
 """NormalizeHashtags over Doc dicts, its counters, pickling and its config section."""
+
 from __future__ import annotations
 
 import pathlib

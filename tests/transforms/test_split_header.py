@@ -1,4 +1,5 @@
 """SplitHeader as a Beam transform: records, reason-coded rejects, counters."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,16 @@ def test_transform_routes_rejects(seed_bytes) -> None:
     with TestPipeline() as p:
         out = p | beam.Create(raws) | SplitHeader()
         assert_that(out.docs | "D" >> beam.Map(lambda d: d["source_path"]), equal_to(["a.txt"]), label="docs")
-        assert_that(out.rejects | "R" >> beam.Map(lambda r: (r["source_path"], r["reason"])), equal_to([
-            ("b.txt", "no_header"), ("c.txt", "bad_timestamp"), ("d.txt", "empty_body"), ("e.txt", "binary"),
-            ("f.txt", "too_large"),
-        ]), label="rejects")
+        assert_that(
+            out.rejects | "R" >> beam.Map(lambda r: (r["source_path"], r["reason"])),
+            equal_to(
+                [
+                    ("b.txt", "no_header"),
+                    ("c.txt", "bad_timestamp"),
+                    ("d.txt", "empty_body"),
+                    ("e.txt", "binary"),
+                    ("f.txt", "too_large"),
+                ]
+            ),
+            label="rejects",
+        )
