@@ -193,7 +193,7 @@ class DedupeConfig:
     cc_rounds: int = 4  # large-star/small-star rounds of the connected-components step (2 measured enough)
     seed: int = 1  # permutation seed (--dedupe_against refuses an index written with another one)
     index_retention_days: int = 30  # earlier docs are candidates for a doc dated at most this many days from them
-    write_index: bool = True  # write <output>/index/date=.../ for --dedupe_against in later runs
+    write_index: bool = True  # write <output>/index/month=YYYY-MM/ for --dedupe_against in later runs
     # the two largest groupings (LSH buckets, resolve) run in this many parts; 0 = auto: 4 on Beam's local
     # runners, which regroup one part at a time and so hold a quarter of that copy at their peak; 1 elsewhere
     group_parts: int = 0
