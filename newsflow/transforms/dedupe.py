@@ -35,7 +35,7 @@ import pickle
 import typing
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam import coders, pvalue
@@ -86,11 +86,9 @@ __all__ = [
     "ExactGroups",
     "Fingerprints",
     "GroupByKeyInParts",
-    "Keeper",
     "Member",
     "NodeSketch",
     "Resolve",
-    "Sketch",
     "VerifiedEdges",
 ]
 
@@ -108,16 +106,6 @@ WARNINGS = {
 
 
 # ---------------------------------------------------------------------------- records
-
-
-class Sketch(NamedTuple):
-    """What verification and the duplicates row's similarity need of a fingerprint."""
-
-    shingles: int  # distinct shingles of the text
-    sketch: bytes  # bottom-k shingle hashes (little-endian uint32, ascending)
-
-    def fingerprint(self) -> Fingerprint:
-        return Fingerprint(self.shingles, b"", self.sketch)
 
 
 class NodeSketch(NamedTuple):
@@ -152,20 +140,13 @@ A member's buckets travel as one bytes value, not a list of small ones: a copy o
 buckets, and a local runner holds every copy decoded while it groups them."""
 
 
-class Keeper(NamedTuple):
-    """A node's cluster keeper and the keeper's sketch (None only if the keeper had none)."""
-
-    node: str
-    sketch: Optional[Sketch]  # noqa: UP045 (Beam's schema inference reads typing.Optional)
-
-
 def _register(record: type) -> None:
     """Give a record Beam's row coder (its annotations resolved first: this module's are strings)."""
     record.__annotations__ = typing.get_type_hints(record)
     coders.registry.register_coder(record, coders.RowCoder)
 
 
-for _record in (Fingerprint, Sketch, NodeSketch, Member, Keeper):
+for _record in (Fingerprint, NodeSketch, Member):
     _register(_record)
 
 Edge = Tuple[str, str]
@@ -364,8 +345,31 @@ class GroupByKeyInParts(beam.PTransform):
     def expand(self, pcoll: beam.PCollection) -> list[beam.PCollection]:
         if self._parts <= 1:
             return [pcoll | "Group" >> beam.GroupByKey()]
-        split = pcoll | "Split" >> beam.Partition(lambda kv, n: self._part_of(kv[0], n), self._parts)
+        split = split_by_key(pcoll, self._parts, self._part_of, "Split")
         return [split[i] | f"Group{i}" >> beam.GroupByKey() for i in range(self._parts)]
+
+
+def split_by_key(pcoll: beam.PCollection, parts: int, part_of: Any, label: str) -> list[beam.PCollection]:
+    """``pcoll``'s (key, value) elements in ``parts`` collections by ``part_of(key, parts)``, keeping its type.
+
+    (``beam.Partition`` would type its outputs ``Any``, so a record would be pickled in the next shuffle.)
+    """
+    kind = pcoll.element_type
+    tags = [f"part{i}" for i in range(parts)]
+    out = pcoll | label >> beam.FlatMap(_to_part, part_of, tags).with_output_types(
+        kind, **dict.fromkeys(tags, kind)
+    ).with_outputs(*tags)
+    return [out[tag] for tag in tags]
+
+
+def _to_part(kv: tuple[Any, Any], part_of: Any, tags: Sequence[str]) -> Iterator[pvalue.TaggedOutput]:
+    yield pvalue.TaggedOutput(tags[part_of(kv[0], len(tags))], kv)
+
+
+def _plain(label: str, pcoll: beam.PCollection) -> beam.PCollection:
+    """(key, record) as (key, plain tuple): a ``CoGroupByKey`` carries values with Beam's default coder, which
+    pickles a NamedTuple (about 5x slower than a plain tuple); the step after the join rebuilds the record."""
+    return pcoll | label >> beam.MapTuple(lambda k, v: (k, None if v is None else tuple(v)))
 
 
 def group_parts(cfg: DedupeConfig, pipeline: beam.Pipeline) -> int:
@@ -410,8 +414,8 @@ def _split_membership(value: bytes) -> tuple[bytes, str]:
 
 class _FingerprintFn(beam.DoFn):
     """(node, rep) -> fingerprint (main); tagged ``bands`` (shard, membership) per bucket key, ``sketches``
-    (node, NodeSketch), ``keeper_sketches`` (node, Sketch) and ``texts`` (node, lines) for texts the alignment
-    rule may compare. Representatives too short for near matching have none.
+    (node, NodeSketch) and ``texts`` (node, lines) for texts the alignment rule may compare. Representatives
+    too short for near matching have none.
     """
 
     def __init__(self, cfg: DedupeConfig) -> None:
@@ -445,7 +449,6 @@ class _FingerprintFn(beam.DoFn):
         for key in bucket_keys(fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", (_shard(key), _membership(key, node)))
         yield pvalue.TaggedOutput("sketches", (node, NodeSketch(fp.shingles, fp.sketch, len(near.text), rep["days"])))
-        yield pvalue.TaggedOutput("keeper_sketches", (node, Sketch(fp.shingles, fp.sketch)))
         if near.text:
             yield pvalue.TaggedOutput("texts", (node, near.text))
 
@@ -453,8 +456,7 @@ class _FingerprintFn(beam.DoFn):
 class FingerprintsResult(NamedTuple):
     fingerprints: beam.PCollection  # (node, Fingerprint): what the index records
     bands: beam.PCollection  # (shard, membership) per LSH band and lede key
-    sketches: beam.PCollection  # (node, NodeSketch): what its buckets verify with
-    keeper_sketches: beam.PCollection  # (node, Sketch): what its cluster's duplicates are measured against
+    sketches: beam.PCollection  # (node, NodeSketch): what its buckets verify with, and its cluster's duplicates
     texts: beam.PCollection  # (node, normalized lines) of texts the alignment rule may compare
 
 
@@ -473,11 +475,10 @@ class Fingerprints(beam.PTransform):
             KV[str, Fingerprint],
             bands=KV[int, bytes],
             sketches=KV[str, NodeSketch],
-            keeper_sketches=KV[str, Sketch],
             texts=KV[str, str],
         )
-        out = reps | "Fingerprint" >> typed.with_outputs("bands", "sketches", "keeper_sketches", "texts", main="fps")
-        return FingerprintsResult(out.fps, out.bands, out.sketches, out.keeper_sketches, out.texts)
+        out = reps | "Fingerprint" >> typed.with_outputs("bands", "sketches", "texts", main="fps")
+        return FingerprintsResult(out.fps, out.bands, out.sketches, out.texts)
 
 
 # ---------------------------------------------------------------------------- 4. candidate pairs
@@ -511,7 +512,7 @@ def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, M
     node, g = kv
     if not g["sketch"] or not g["buckets"]:
         return
-    sk: NodeSketch = g["sketch"][0]
+    sk = NodeSketch._make(g["sketch"][0])
     memberships = sorted(g["buckets"])
     keys = [k for k, _ in memberships]
     if any(len(k) != BUCKET_KEY_BYTES for k in keys):
@@ -551,7 +552,7 @@ class CandidatePairs(beam.PTransform):
             .with_outputs("warnings", main="memberships")
         )
         members = (
-            {"buckets": found.memberships, "sketch": self._sketches}
+            {"buckets": found.memberships, "sketch": _plain("PlainSketches", self._sketches)}
             | "GroupByNode" >> beam.CoGroupByKey()
             | "ToBuckets" >> beam.FlatMap(_to_buckets).with_output_types(KV[bytes, Member])
         )
@@ -571,17 +572,21 @@ def _verify_bucket(
     tail members, only in buckets larger than that, are streamed in a second pass.
     """
     key, values = kv
-    head = sorted((m for m in values if m.flags()[key]), key=lambda m: m.node)
-    flags = {m.node: m.flags() for m in head}
-    for j, b in enumerate(head):
-        for a in head[:j]:
-            yield from _verify_pair(a, flags[a.node], b, flags[b.node], key, params, window)
+    head = []  # (member, its bucket flags)
+    for m in values:
+        flags = m.flags()
+        if flags[key]:
+            head.append((m, flags))
+    head.sort(key=lambda mf: mf[0].node)
+    for j, (b, fb) in enumerate(head):
+        for a, fa in head[:j]:
+            yield from _verify_pair(a, fa, b, fb, key, params, window)
     if len(head) >= max_bucket:
         for b in values:
             fb = b.flags()
             if not fb[key]:
-                for a in head:
-                    yield from _verify_pair(a, flags[a.node], b, fb, key, params, window)
+                for a, fa in head:
+                    yield from _verify_pair(a, fa, b, fb, key, params, window)
 
 
 def _verify_pair(
@@ -745,7 +750,7 @@ def _jump(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[str, str]]:
 
 
 def _check_roots(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
-    """(child, root) or (child, Keeper(root, root's value)) where the target is a root; others stay unresolved."""
+    """(child, root) or (child, (root, root's value)) where the target is a root; others stay unresolved."""
     x, g = kv
     if g["parent"]:
         counter("dedupe_cc_unresolved").inc(len(g["children"]))
@@ -758,11 +763,11 @@ def _check_roots(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
     elif g["children"]:
         value = g["value"][0] if g["value"] else None
         for child in g["children"]:
-            yield child, Keeper(x, value)
+            yield child, (x, value)
 
 
 class ComponentsResult(NamedTuple):
-    keepers: beam.PCollection  # (node, keeper) or (node, Keeper(keeper, keeper's value)) for every non-keeper node
+    keepers: beam.PCollection  # (node, keeper) or (node, (keeper, keeper's value)) for every non-keeper node
     warnings: beam.PCollection  # (counter, n): nodes left unresolved, nodes of unfinished components
 
 
@@ -811,7 +816,7 @@ class ConnectedComponents(beam.PTransform):
                 )
             else:
                 if self._values is not None:
-                    inputs["value"] = self._values
+                    inputs["value"] = _plain("PlainValues", self._values)
                 checked = (
                     inputs
                     | "CheckJoin" >> beam.CoGroupByKey()
@@ -836,11 +841,13 @@ class _ResolveFn(beam.DoFn):
         if not g["rep"]:
             return
         rep = g["rep"][0]
-        fp = g["fp"][0] if g.get("fp") else None
+        fp = Fingerprint._make(g["fp"][0]) if g.get("fp") else None
         label = None
         if g.get("keeper"):
             keeper, sk = g["keeper"][0]
-            sim = keeper_similarity(fp, sk.fingerprint() if sk is not None else None, self._params)
+            # the keeper's NodeSketch as a plain tuple: (shingles, sketch, chars, days)
+            kfp = Fingerprint(sk[0], b"", sk[1]) if sk is not None else None
+            sim = keeper_similarity(fp, kfp, self._params)
             label = (keeper, sim)
         doc = _unpack_doc(rep["doc"]) if rep["doc"] is not None else None
         out = resolve(node, doc, [_unpack_doc(blob) for blob in g["members"]], label)
@@ -875,10 +882,7 @@ class Resolve(beam.PTransform):
                 | "Resolve" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
             )
             return {tag: out[tag] for tag in tags}
-        split = {
-            name: pc | f"Split{name.title()}" >> beam.Partition(lambda kv, n: _node_part(kv[0], n), self._parts)
-            for name, pc in inputs.items()
-        }
+        split = {name: split_by_key(pc, self._parts, _node_part, f"Split{name.title()}") for name, pc in inputs.items()}
         outs = [
             {name: split[name][i] for name in inputs}
             | f"JoinResolve{i}" >> beam.CoGroupByKey()
@@ -935,10 +939,10 @@ class Dedupe(beam.PTransform):
             edges = candidates.members | "VerifiedEdges" >> VerifiedEdges(
                 params, cfg.max_bucket, cfg.index_retention_days, fps.texts, parts
             )
-            components = edges | "ConnectedComponents" >> ConnectedComponents(cfg.cc_rounds, values=fps.keeper_sketches)
+            components = edges | "ConnectedComponents" >> ConnectedComponents(cfg.cc_rounds, values=fps.sketches)
             warnings += [candidates.warnings, components.warnings]
             to_resolve["keeper"] = components.keepers
-            to_resolve["fp"] = fps.fingerprints
+            to_resolve["fp"] = _plain("PlainFingerprints", fps.fingerprints)
             resolved = to_resolve | "Resolve" >> Resolve(params, cfg.write_index, parts)
         else:
             resolved = to_resolve | "Resolve" >> Resolve(match_params(cfg), cfg.write_index, parts)

@@ -363,7 +363,7 @@ def test_shuffled_records_have_declared_types_and_round_trip():
         fn.process(("n1", {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None, "days": (1,)}))
     )
     by_tag = {getattr(o, "tag", "fps") for o in outputs}
-    assert by_tag == {"fps", "bands", "sketches", "keeper_sketches", "texts"}
+    assert by_tag == {"fps", "bands", "sketches", "texts"}
     for out_value in outputs:
         tag = getattr(out_value, "tag", "fps")
         value = getattr(out_value, "value", out_value)

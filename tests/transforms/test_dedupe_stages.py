@@ -156,25 +156,23 @@ def test_connected_components_equal_union_find_and_carry_the_keepers_value() -> 
         plain = src | "Plain" >> ConnectedComponents(4)
         assert_that(plain.keepers, equal_to(sorted(roots.items())), label="keepers")
         assert_that(plain.warnings, equal_to([]), label="no_warnings")
-        values = p | "Values" >> beam.Create([(n, n.upper()) for n in nodes])
+        values = p | "Values" >> beam.Create([(n, (n.upper(), 1)) for n in nodes])
         valued = src | "Valued" >> ConnectedComponents(4, values=values)
         assert_that(
-            valued.keepers | beam.MapTuple(lambda n, k: (n, k.node, k.sketch)),
-            equal_to([(n, r, r.upper()) for n, r in roots.items()]),
+            valued.keepers | beam.MapTuple(lambda n, k: (n, k[0], k[1])),
+            equal_to([(n, r, (r.upper(), 1)) for n, r in roots.items()]),
             label="values",
         )
 
 
 def test_resolve_keeps_keepers_and_names_them_in_the_duplicates_rows() -> None:
-    from newsflow.transforms.dedupe import Keeper, Sketch
-
     a, b, c = _doc(1, _text()), _doc(2, _text()), _doc(3, "x")
     na, nb = doc_node(a), doc_node(b)
     with TestPipeline() as p:
         parts = {
             "rep": p | "Reps" >> beam.Create([_rep(a), _rep(b)]),
             "members": p | "Members" >> beam.Create([(na, _pack_doc(c))]),
-            "keeper": p | "Keepers" >> beam.Create([(nb, Keeper(na, Sketch(1, b"")))]),
+            "keeper": p | "Keepers" >> beam.Create([(nb, (na, (1, b"")))]),
             "fp": p | "Fps" >> beam.Create([]),
         }
         out = parts | Resolve(match_params(DedupeConfig()), write_index=True)
