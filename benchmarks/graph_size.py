@@ -6,8 +6,8 @@ Usage::
 
 Counts the leaf transforms under the ``Dedupe`` step of the graph ``pipelines.ingest`` builds with the
 built-in settings (``to_runner_api``, what every runner receives), and how many are GroupByKeys: as
-Prism, Dataflow, Flink and Spark get it (``dedupe.group_parts`` 1) and as Beam's local runner gets it
-(``group_parts`` auto: the two largest groupings in 4 parts each).
+Dataflow, Flink and Spark get it (``dedupe.group_parts`` 1) and as Beam's local runners, in-process and
+Prism, get it (``group_parts`` auto: the two largest groupings in 4 parts each).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def dedupe_graph_size(against: bool, group_parts: int = 1) -> dict[str, int]:
 def main(argv: Sequence[str] | None = None) -> None:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     print("Dedupe graph                               GroupByKeys  leaf transforms")
-    for parts, runner in ((1, "portable runners"), (4, "local runner")):
+    for parts, runner in ((1, "Dataflow, Flink, Spark"), (4, "local runners")):
         for against in (False, True):
             size = dedupe_graph_size(against, parts)
             label = f"{runner}, {'with --dedupe_against' if against else 'one run'}"

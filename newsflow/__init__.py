@@ -12,6 +12,7 @@ language-tagged Parquet.
         docs = parsed.docs | DetectLang() | NormalizeHashtags()
         deduped = docs | Dedupe()
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -195,7 +195,7 @@ class DedupeConfig:
     index_retention_days: int = 30  # earlier docs are candidates for a doc dated at most this many days from them
     write_index: bool = True  # write <output>/index/month=YYYY-MM/ for --dedupe_against in later runs
     # the two largest groupings (LSH buckets, resolve) run in this many parts; 0 = auto: 4 on Beam's local
-    # runners, which regroup one part at a time and so hold a quarter of that copy at their peak; 1 elsewhere
+    # runners (in-process, Prism), which hold every shuffle in memory and regroup one part at a time; 1 elsewhere
     group_parts: int = 0
 
     def validate(self) -> None:

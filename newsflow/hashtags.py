@@ -1,11 +1,12 @@
 """Public hashtag API: extract tags from text and normalize them (see ``docs/hashtags.md``).
 
-    >>> from newsflow.hashtags import extract_hashtags, normalize_hashtags
-    >>> extract_hashtags("Talks resume #Venezuela #ÉtatsUnis")
-    ['Venezuela', 'ÉtatsUnis']
-    >>> normalize_hashtags(["#les", "#Venezuela", "#venezuela", "#2024"], "fr")
-    ['venezuela']
+>>> from newsflow.hashtags import extract_hashtags, normalize_hashtags
+>>> extract_hashtags("Talks resume #Venezuela #ÉtatsUnis")
+['Venezuela', 'ÉtatsUnis']
+>>> normalize_hashtags(["#les", "#Venezuela", "#venezuela", "#2024"], "fr")
+['venezuela']
 """
+
 from __future__ import annotations
 
 from newsflow.core.hashtags import (

@@ -1,4 +1,5 @@
 """Beam counters under one namespace, created once per name."""
+
 from __future__ import annotations
 
 import functools

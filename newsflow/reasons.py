@@ -3,6 +3,7 @@
 The values are the strings written to ``rejects.reason`` and used as Beam counter
 names (``newsflow:reject_<reason>``).
 """
+
 from __future__ import annotations
 
 import enum

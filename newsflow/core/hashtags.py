@@ -6,6 +6,7 @@ suite). Normalization turns tags as written (``#ÉtatsUnis``) into comparable ke
 words of the document's language, repeats. Every drop has a rule name so that
 counters, tests and docs can say why a tag disappeared. See ``docs/hashtags.md``.
 """
+
 from __future__ import annotations
 
 import dataclasses

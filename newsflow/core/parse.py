@@ -9,6 +9,7 @@ trailer) is described in FORMAT.md of the dump producer and in the README::
     #quoi #aton ...            <- hashtag line (optional)
     1720111917                 <- trailer: Unix seconds UTC (optional)
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -6,6 +6,7 @@ and archives (``.tar`` with any of those, ``.tgz``, ``.zip``), read member by me
 from the stream: nothing is ever extracted to disk.  Every failure becomes a
 :class:`ReadFailure` with a reason code, and documents read before a fault are kept.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -159,13 +160,19 @@ def _decompress(raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> IO[bytes]:
     return io.BufferedReader(limited, buffer_size=cfg.read_block_bytes)
 
 
-_READ_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, tarfile.TarError, zipfile.BadZipFile,
-                zstandard.ZstdError)
+_READ_ERRORS = (
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    ValueError,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zstandard.ZstdError,
+)
 
 
-def _read_stream(
-    source_path: str, stream: IO[bytes], cfg: ReadConfig
-) -> Iterator[SourceDoc | ReadFailure]:
+def _read_stream(source_path: str, stream: IO[bytes], cfg: ReadConfig) -> Iterator[SourceDoc | ReadFailure]:
     """Documents of one stream; a fault ends it with a failure naming the first lost document."""
     next_index = 0
     try:
@@ -194,8 +201,12 @@ def _read_tar(rel: str, raw: IO[bytes], comp: str | None, cfg: ReadConfig) -> It
                     continue
                 members += 1
                 if members > cfg.max_members:
-                    yield ReadFailure(rel, None, Reason.TOO_MANY_MEMBERS,
-                                      f"archive has more than {cfg.max_members} members; the rest were not read")
+                    yield ReadFailure(
+                        rel,
+                        None,
+                        Reason.TOO_MANY_MEMBERS,
+                        f"archive has more than {cfg.max_members} members; the rest were not read",
+                    )
                     return
                 if not member_path_is_safe(name):
                     yield ReadFailure(path, None, Reason.UNSAFE_PATH, "member path is absolute or climbs out (..)")
@@ -246,8 +257,12 @@ def _read_zip(rel: str, raw: IO[bytes], cfg: ReadConfig) -> Iterator[SourceDoc |
         return
     for n, info in enumerate(files):
         if n >= cfg.max_members:
-            yield ReadFailure(rel, None, Reason.TOO_MANY_MEMBERS,
-                              f"archive has {len(files)} members, over the limit of {cfg.max_members}")
+            yield ReadFailure(
+                rel,
+                None,
+                Reason.TOO_MANY_MEMBERS,
+                f"archive has {len(files)} members, over the limit of {cfg.max_members}",
+            )
             return
         name = info.filename
         path = f"{rel}!{name}"
@@ -264,8 +279,12 @@ def _read_zip(rel: str, raw: IO[bytes], cfg: ReadConfig) -> Iterator[SourceDoc |
         if info.file_size > cfg.max_member_bytes or (
             info.file_size > _BOMB_CHECK_AFTER and info.file_size / max(1, info.compress_size) > cfg.max_expansion_ratio
         ):
-            yield ReadFailure(path, None, Reason.DECOMPRESSION_BOMB,
-                              f"declares {info.file_size} bytes from {info.compress_size} compressed")
+            yield ReadFailure(
+                path,
+                None,
+                Reason.DECOMPRESSION_BOMB,
+                f"declares {info.file_size} bytes from {info.compress_size} compressed",
+            )
             continue
         try:
             fh = zf.open(info)

@@ -511,8 +511,13 @@ class _FinalizeFn(beam.DoFn):
         self._specs = specs
         self._run_info = run_info
 
-    def process(self, _start: Any, files: list[dict[str, Any]], run_stats: dict[str, Any],
-                warnings: list[dict[str, Any]] | None = None) -> Iterator[dict]:
+    def process(
+        self,
+        _start: Any,
+        files: list[dict[str, Any]],
+        run_stats: dict[str, Any],
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> Iterator[dict]:
         read_count = run_stats["read"]
         counted = run_stats["tables"]
         stats = {

@@ -373,15 +373,15 @@ def _plain(label: str, pcoll: beam.PCollection) -> beam.PCollection:
 
 
 def group_parts(cfg: DedupeConfig, pipeline: beam.Pipeline) -> int:
-    """``cfg.group_parts``, or for 0 (auto) 4 on Beam's local runners and 1 on the others."""
+    """``cfg.group_parts``, or for 0 (auto) 4 on Beam's local runners (in-process and Prism), 1 on the others."""
     if cfg.group_parts:
         return cfg.group_parts
     runner = type(getattr(pipeline, "runner", None)).__name__
     return 4 if runner in _LOCAL_RUNNERS else 1
 
 
-# the runners that hold every shuffle in this process (DirectRunner: in-process when it cannot use Prism)
-_LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+# the runners that hold every shuffle in memory on this machine (DirectRunner runs on Prism or in-process)
+_LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "PrismRunner")
 
 
 # ---------------------------------------------------------------------------- 3. fingerprints

@@ -6,6 +6,7 @@ are documented in ``docs/hashtags.md``. ``hashtags_raw`` is never changed.
 Counters (namespace ``newsflow``): ``hashtags_kept`` and ``hashtags_dropped_<rule>``
 for each :class:`~newsflow.core.hashtags.DropRule`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -46,9 +47,7 @@ class NormalizeHashtagsFn(beam.DoFn):
 
     def setup(self) -> None:
         self._kept = Metrics.counter(_NAMESPACE, "hashtags_kept")
-        self._dropped = {
-            rule: Metrics.counter(_NAMESPACE, f"hashtags_dropped_{rule.value}") for rule in DropRule
-        }
+        self._dropped = {rule: Metrics.counter(_NAMESPACE, f"hashtags_dropped_{rule.value}") for rule in DropRule}
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         decisions = hashtag_decisions(doc, self._config)

@@ -6,6 +6,7 @@
     parsed.docs     # Doc dicts (see newsflow.schema)
     parsed.rejects  # Reject dicts: no_header, bad_timestamp, empty_body, binary, too_large, ...
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,9 @@ def split_raw_doc(raw: dict[str, Any], cfg: ParseConfig) -> tuple[str, dict[str,
     data: bytes = raw["data"]
     src, idx = raw["source_path"], raw["doc_index"]
     if raw.get("size", len(data)) > len(data):
-        return "reject", make_reject(src, idx, Reason.TOO_LARGE, f"document is {raw['size']} bytes, over the limit",
-                                     make_excerpt(data))
+        return "reject", make_reject(
+            src, idx, Reason.TOO_LARGE, f"document is {raw['size']} bytes, over the limit", make_excerpt(data)
+        )
     try:
         parsed = parse_document(
             data,
@@ -78,9 +80,15 @@ class _SplitHeaderFn(beam.DoFn):
             kind, value = split_raw_doc(raw, self._cfg)
         except Exception as e:  # noqa: BLE001 - routed to rejects with its message, never swallowed
             _LOGGER.exception("unexpected error parsing %s #%s", raw.get("source_path"), raw.get("doc_index"))
-            kind, value = "reject", make_reject(
-                raw.get("source_path", "?"), raw.get("doc_index"), Reason.INTERNAL_ERROR,
-                f"{type(e).__name__}: {e}", make_excerpt(raw.get("data", b"")),
+            kind, value = (
+                "reject",
+                make_reject(
+                    raw.get("source_path", "?"),
+                    raw.get("doc_index"),
+                    Reason.INTERNAL_ERROR,
+                    f"{type(e).__name__}: {e}",
+                    make_excerpt(raw.get("data", b"")),
+                ),
             )
         if kind == "doc":
             counter("docs_parsed").inc()

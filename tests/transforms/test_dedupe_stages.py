@@ -183,3 +183,20 @@ def test_resolve_keeps_keepers_and_names_them_in_the_duplicates_rows() -> None:
             label="duplicates",
         )
         assert_that(out["index"] | beam.Map(lambda r: r["doc_id"]), equal_to([a["doc_id"]]), label="index")
+
+
+def test_group_parts_split_on_local_runners_only() -> None:
+    import dataclasses
+    import types
+
+    from newsflow.transforms.dedupe import group_parts
+
+    def on(runner: str) -> types.SimpleNamespace:  # a pipeline is read for its runner only
+        return types.SimpleNamespace(runner=type(runner, (), {})())
+
+    cfg = DedupeConfig()
+    assert group_parts(cfg, beam.Pipeline(runner="DirectRunner")) == 4
+    assert group_parts(cfg, beam.Pipeline(runner="PrismRunner")) == 4
+    assert group_parts(cfg, on("DataflowRunner")) == 1
+    assert group_parts(cfg, on("FlinkRunner")) == 1
+    assert group_parts(dataclasses.replace(cfg, group_parts=2), on("DataflowRunner")) == 2
