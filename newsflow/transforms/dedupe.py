@@ -128,10 +128,15 @@ class Member(NamedTuple):
     buckets: bytes  # its bucket keys, sorted, concatenated (each BUCKET_KEY_BYTES long)
     heads: int  # bit i set: the node is a head member of its i-th bucket
 
-    def flags(self) -> dict[bytes, bool]:
-        """bucket key -> whether the node is a head member there."""
-        n = BUCKET_KEY_BYTES
-        return {self.buckets[i : i + n]: bool(self.heads >> (i // n) & 1) for i in range(0, len(self.buckets), n)}
+
+def _flags(member: Member) -> dict[bytes, bool]:
+    """bucket key -> whether the member is a head member there.
+
+    A function, not a method: a worker that decodes a row it has no registered class for builds a class of the
+    same fields from the schema, without this module's methods.
+    """
+    n, keys, heads = BUCKET_KEY_BYTES, member.buckets, member.heads
+    return {keys[i : i + n]: bool(heads >> (i // n) & 1) for i in range(0, len(keys), n)}
 
 
 BUCKET_KEY_BYTES = 10
@@ -574,7 +579,7 @@ def _verify_bucket(
     key, values = kv
     head = []  # (member, its bucket flags)
     for m in values:
-        flags = m.flags()
+        flags = _flags(m)
         if flags[key]:
             head.append((m, flags))
     head.sort(key=lambda mf: mf[0].node)
@@ -583,7 +588,7 @@ def _verify_bucket(
             yield from _verify_pair(a, fa, b, fb, key, params, window)
     if len(head) >= max_bucket:
         for b in values:
-            fb = b.flags()
+            fb = _flags(b)
             if not fb[key]:
                 for a, fa in head:
                     yield from _verify_pair(a, fa, b, fb, key, params, window)

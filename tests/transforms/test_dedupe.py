@@ -420,7 +420,18 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     assert warned == [("dedupe_oversized_buckets", 1)]
     by_node = group(x for x in members if not hasattr(x, "tag"))
     sent = [x for node, ms in by_node for x in _to_buckets((node, {"buckets": ms, "sketch": [sketches[node]]}))]
-    by_bucket = group(sent)
+    # as a worker of another process decodes them: into a class built from the schema, without this module's
+    from apache_beam.coders.row_coder import RowCoder
+    from apache_beam.typehints.schemas import named_tuple_to_schema
+
+    from newsflow.transforms.dedupe import Member
+
+    schema = named_tuple_to_schema(Member)
+    schema.id = "decoded-in-another-process"
+    here, there = beam.coders.registry.get_coder(Member), RowCoder(schema)
+    moved = [(key, there.decode(here.encode(member))) for key, member in sent]
+    assert all(type(m) is not Member for _, m in moved)
+    by_bucket = group(moved)
     checked = [x for kv in by_bucket for x in _verify_bucket(kv, MatchParams(), max_bucket, 30)]
     expected = {p for members in bands.values() for p in bucket_pairs(members, max_bucket)}
     assert ("1d", "1e") in expected and ("0x", "0y") not in expected
