@@ -285,26 +285,6 @@ def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
             yield key, 1
 
 
-class _SortedDays(beam.CombineFn):
-    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
-
-    def create_accumulator(self) -> set[int]:
-        return set()
-
-    def add_input(self, acc: set[int], day: int) -> set[int]:
-        acc.add(day)
-        return acc
-
-    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
-        out: set[int] = set()
-        for a in accs:
-            out |= a
-        return out
-
-    def extract_output(self, acc: set[int]) -> tuple[int, ...]:
-        return tuple(sorted(acc))
-
-
 class Boilerplate(beam.PTransform):
     """Representatives -> the line keys found in ``min_docs`` of them or more (a side input of Fingerprints)."""
 
@@ -391,13 +371,13 @@ _LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "Bundl
 
 # ---------------------------------------------------------------------------- 3. fingerprints
 
-# Bucket memberships cross the first LSH shuffle grouped by a shard of the bucket key (2 digest bytes:
-# 65,536 groups), not by bucket: nearly every bucket has one member, and every runner pays per group.
-_SHARDS = 1 << 16
-
 
 def _shard(key: bytes) -> int:
-    """The shard of a bucket key (band number or ff ff, then an 8-byte digest): its first 2 digest bytes."""
+    """The shard of a bucket key (band number or ff ff, then an 8-byte digest): its first 2 digest bytes.
+
+    Bucket memberships cross the first LSH shuffle grouped by shard (65,536 groups), not by bucket: nearly every
+    bucket has one member, and every runner pays per group.
+    """
     return int.from_bytes(key[2:4], "big")
 
 
@@ -450,7 +430,7 @@ class _FingerprintFn(beam.DoFn):
                 counter("dedupe_too_short_for_near").inc()
             return
         fp = near.fp
-        yield node, Fingerprint(*fp)
+        yield node, fp
         for key in bucket_keys(fp, self._cfg.bands, self._cfg.rows):
             yield pvalue.TaggedOutput("bands", (_shard(key), _membership(key, node)))
         yield pvalue.TaggedOutput("sketches", (node, NodeSketch(fp.shingles, fp.sketch, len(near.text), rep["days"])))
@@ -519,9 +499,7 @@ def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, M
         return
     sk = NodeSketch._make(g["sketch"][0])
     memberships = sorted(g["buckets"])
-    keys = [k for k, _ in memberships]
-    if any(len(k) != BUCKET_KEY_BYTES for k in keys):
-        raise ValueError(f"bucket keys must be {BUCKET_KEY_BYTES} bytes long")
+    keys = [k for k, _ in memberships]  # each BUCKET_KEY_BYTES long (checked by _membership)
     heads = sum(1 << i for i, (_, head) in enumerate(memberships) if head)
     member = Member(node, sk.shingles, sk.sketch, sk.chars, tuple(sk.days), b"".join(keys), heads)
     for key, _ in memberships:
@@ -577,36 +555,39 @@ def _verify_bucket(
     tail members, only in buckets larger than that, are streamed in a second pass.
     """
     key, values = kv
-    head = []  # (member, its bucket flags)
-    for m in values:
-        flags = _flags(m)
-        if flags[key]:
-            head.append((m, flags))
-    head.sort(key=lambda mf: mf[0].node)
-    for j, (b, fb) in enumerate(head):
-        for a, fa in head[:j]:
-            yield from _verify_pair(a, fa, b, fb, key, params, window)
+    head = sorted((s for s in map(_side, values) if s.flags[key]), key=lambda s: s.member.node)
+    for j, b in enumerate(head):
+        for a in head[:j]:
+            yield from _verify_pair(a, b, key, params, window)
     if len(head) >= max_bucket:
-        for b in values:
-            fb = _flags(b)
-            if not fb[key]:
-                for a, fa in head:
-                    yield from _verify_pair(a, fa, b, fb, key, params, window)
+        for b in map(_side, values):
+            if not b.flags[key]:
+                for a in head:
+                    yield from _verify_pair(a, b, key, params, window)
 
 
-def _verify_pair(
-    a: Member, fa: dict[bytes, bool], b: Member, fb: dict[bytes, bool], key: bytes, params: MatchParams, window: int
-) -> Iterator[Any]:
+class _Side(NamedTuple):
+    """A bucket member as its pairs are checked: decoded once, not once per pair."""
+
+    member: Member
+    flags: dict[bytes, bool]  # bucket key -> head member there
+    fp: Fingerprint  # its sketch as a fingerprint (what sketch_kind compares)
+
+
+def _side(m: Member) -> _Side:
+    return _Side(m, _flags(m), Fingerprint(m.shingles, b"", m.sketch))
+
+
+def _verify_pair(sa: _Side, sb: _Side, key: bytes, params: MatchParams, window: int) -> Iterator[Any]:
     """The verdict on one candidate pair (a.node < b.node), where it is checked (see :func:`_verify_bucket`)."""
+    a, b = sa.member, sb.member
     if is_earlier(a.node) and is_earlier(b.node):  # both kept already
         return
     if not in_window(a.node, a.days, b.node, b.days, window):
         return
-    if checked_in(fa, fb) != key:
+    if checked_in(sa.flags, sb.flags) != key:
         return
-    kind, sim = sketch_kind(
-        Fingerprint(a.shingles, b"", a.sketch), Fingerprint(b.shingles, b"", b.sketch), params, a.chars, b.chars
-    )
+    kind, sim = sketch_kind(sa.fp, sb.fp, params, a.chars, b.chars)
     if not kind:
         return
     if kind == ALIGN:
@@ -683,9 +664,7 @@ class VerifiedEdges(beam.PTransform):
             Edge, **{ALIGN: Edge, CONTAINMENT: KV[str, Tuple[float, str]]}
         )
         parts = [
-            part
-            | f"VerifySketches{i if len(buckets) > 1 else ''}"
-            >> verify.with_outputs(ALIGN, CONTAINMENT, main="similar")
+            part | f"VerifySketches{_suffix(i, buckets)}" >> verify.with_outputs(ALIGN, CONTAINMENT, main="similar")
             for i, part in enumerate(buckets)
         ]
         checked = {tag: _merged(parts, tag) for tag in ("similar", ALIGN, CONTAINMENT)}
@@ -709,6 +688,11 @@ class VerifiedEdges(beam.PTransform):
                 | "Align" >> beam.FlatMap(_verify_texts, self._params).with_output_types(Edge)
             )
         return edges | "AllEdges" >> beam.Flatten()
+
+
+def _suffix(i: int, parts: Sequence[Any]) -> str:
+    """The label suffix of part ``i`` of a step run in parts (none when there is one)."""
+    return str(i) if len(parts) > 1 else ""
 
 
 def _merged(parts: Sequence[Any], tag: str) -> beam.PCollection:
@@ -878,23 +862,20 @@ class Resolve(beam.PTransform):
         self._parts = parts
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
-        tags = ("kept", "duplicates", "index")
         fn = _ResolveFn(self._params, self._write_index)
-        if self._parts <= 1:
-            out = (
-                inputs
-                | "JoinResolve" >> beam.CoGroupByKey()
-                | "Resolve" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
-            )
-            return {tag: out[tag] for tag in tags}
-        split = {name: split_by_key(pc, self._parts, _node_part, f"Split{name.title()}") for name, pc in inputs.items()}
+        parts = [inputs]
+        if self._parts > 1:
+            split = {
+                name: split_by_key(pc, self._parts, _node_part, f"Split{name.title()}") for name, pc in inputs.items()
+            }
+            parts = [{name: split[name][i] for name in inputs} for i in range(self._parts)]
         outs = [
-            {name: split[name][i] for name in inputs}
-            | f"JoinResolve{i}" >> beam.CoGroupByKey()
-            | f"Resolve{i}" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
-            for i in range(self._parts)
+            part
+            | f"JoinResolve{_suffix(i, parts)}" >> beam.CoGroupByKey()
+            | f"Resolve{_suffix(i, parts)}" >> beam.ParDo(fn).with_outputs("duplicates", "index", main="kept")
+            for i, part in enumerate(parts)
         ]
-        return {tag: [out[tag] for out in outs] | f"All{tag.title()}" >> beam.Flatten() for tag in tags}
+        return {tag: _merged(outs, tag) for tag in ("kept", "duplicates", "index")}
 
 
 # ---------------------------------------------------------------------------- the transform
@@ -933,13 +914,13 @@ class Dedupe(beam.PTransform):
             "rep": reps | "RepsToResolve" >> beam.Map(_without_text) if self._against else reps,
             "members": exact.members,
         }
+        params = match_params(cfg)
         warnings = []
         if cfg.near:
             boiler = None
             if cfg.boilerplate_min_docs:
                 boiler = pvalue.AsList(reps | "Boilerplate" >> Boilerplate(cfg.boilerplate_min_docs))
             fps = reps | "Fingerprints" >> Fingerprints(cfg, boiler)
-            params = match_params(cfg)
             candidates = fps.bands | "CandidatePairs" >> CandidatePairs(cfg.max_bucket, fps.sketches)
             edges = candidates.members | "VerifiedEdges" >> VerifiedEdges(
                 params, cfg.max_bucket, cfg.index_retention_days, fps.texts, parts
@@ -948,9 +929,7 @@ class Dedupe(beam.PTransform):
             warnings += [candidates.warnings, components.warnings]
             to_resolve["keeper"] = components.keepers
             to_resolve["fp"] = _plain("PlainFingerprints", fps.fingerprints)
-            resolved = to_resolve | "Resolve" >> Resolve(params, cfg.write_index, parts)
-        else:
-            resolved = to_resolve | "Resolve" >> Resolve(match_params(cfg), cfg.write_index, parts)
+        resolved = to_resolve | "Resolve" >> Resolve(params, cfg.write_index, parts)
         return DedupeResult(
             resolved["kept"],
             resolved["duplicates"],
@@ -975,6 +954,26 @@ class Dedupe(beam.PTransform):
             days=pvalue.AsSingleton(days, default_value=()),
             settings=index_settings(cfg),
         )
+
+
+class _SortedDays(beam.CombineFn):
+    """The sorted distinct days of the run's documents (bounded by the days the run spans)."""
+
+    def create_accumulator(self) -> set[int]:
+        return set()
+
+    def add_input(self, acc: set[int], day: int) -> set[int]:
+        acc.add(day)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[set[int]]) -> set[int]:
+        out: set[int] = set()
+        for a in accs:
+            out |= a
+        return out
+
+    def extract_output(self, acc: set[int]) -> tuple[int, ...]:
+        return tuple(sorted(acc))
 
 
 def _warnings(p: beam.Pipeline, parts: list[beam.PCollection]) -> beam.PCollection:

@@ -112,13 +112,12 @@ def dedupe(docs: Iterable[dict[str, Any]], cfg: DedupeConfig, earlier: Iterable[
 
     warnings: collections.Counter[str] = collections.Counter()
     labels: dict[str, tuple[str, float]] = {}
-    fps: dict[str, Fingerprint] = {}
+    nears: dict[str, NearDoc] = {}
     if cfg.near:
         boiler = None
         if cfg.boilerplate_min_docs:
             boiler = boilerplate_keys((t for r in reps.values() if (t := text_of(r))), cfg.boilerplate_min_docs)
         hasher = MinHasher(cfg.num_perm, cfg.seed)
-        nears: dict[str, NearDoc] = {}
         buckets: dict[bytes, list[str]] = collections.defaultdict(list)
         for node, rep in reps.items():
             near = near_of(rep, text_of(rep), cfg, boiler, hasher)
@@ -153,14 +152,13 @@ def dedupe(docs: Iterable[dict[str, Any]], cfg: DedupeConfig, earlier: Iterable[
         edges += [(small, big) for small, (_, big) in best.items()]
         for node, keeper in components(edges).items():
             labels[node] = (keeper, keeper_similarity(nears[node].fp, nears[keeper].fp, params))
-        fps = {node: near.fp for node, near in nears.items()}
     kept, duplicates, kept_fps = [], [], {}
     for node, rep in reps.items():
         out = resolve(node, rep["doc"], members.get(node, ()), labels.get(node))
         duplicates += out.duplicates
         if out.kept is not None:
             kept.append(out.kept)
-            kept_fps[str(out.kept["doc_id"])] = (rep["exact"], fps.get(node))
+            kept_fps[str(out.kept["doc_id"])] = (rep["exact"], nears[node].fp if node in nears else None)
     kept.sort(key=lambda d: str(d["doc_id"]))
     duplicates.sort(key=lambda d: str(d["doc_id"]))
     return DedupeOutcome(kept, duplicates, kept_fps, dict(warnings))
