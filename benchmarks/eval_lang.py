@@ -49,10 +49,9 @@ from newsflow.core.lang import (  # noqa: E402
     LangResult,
     SecondModel,
     chunk_words,
-    decide_chunks,
     map_label,
     prepare_text,
-    second_opinion,
+    settle,
 )
 from newsflow.transforms.detect_lang import load_second, second_rule  # noqa: E402
 
@@ -155,25 +154,18 @@ class Scorer:
         whole, n = self.top(text, cfg.max_chars)
         if n < max(cfg.min_chars, 1) or len(whole) == 0:
             return UNDETERMINED
-        first = decide_chunks(
+        return settle(
             whole,
             lambda: self.probs(text, cfg.chunk_words, cfg.max_chars)[0],
+            lambda: self.second_answer(text, cfg.max_chars),
             self.model,
+            self.second,
             threshold=cfg.threshold,
             thresholds=cfg.thresholds,
             prior_weight=cfg.prior_weight,
             trust_score=cfg.trust_score,
             min_ratio=cfg.min_ratio,
-        )
-        return second_opinion(
-            first,
-            lambda: self.second_answer(text, cfg.max_chars),
-            self.model,
-            self.second,
-            trust_score=cfg.trust_score,
             rule=second_rule(cfg),
-            threshold=cfg.threshold,
-            thresholds=cfg.thresholds,
         ).lang
 
 

@@ -24,7 +24,9 @@ How a text is decided (see docs/lang.md for the measurements behind each step):
    threshold (per code from ``thresholds`` or the global ``threshold``) or not ``min_ratio`` times the
    runner-up's. A prepared text shorter than ``min_chars`` is ``und`` with score 0.
 5. With a second model (:class:`SecondModel`, the bundled lid.africa16.ftz for ten African languages lid.176
-   does not know), :func:`needs_second` picks the answers it checks and :func:`combine` merges its answer.
+   does not know), :func:`needs_second` picks the answers it checks and :func:`combine` merges its answer. When
+   lid.176 is unsure of the whole text and the second model is sure of a language lid.176 cannot name, that
+   answer is taken before step 3 (:func:`settle`): most texts in those languages skip the chunk rule.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ __all__ = [
     "needs_second",
     "prepare_text",
     "second_opinion",
+    "settle",
+    "sure_of_unknown",
 ]
 
 UNDETERMINED = "und"
@@ -517,19 +521,23 @@ class _HierarchicalSoftmax:
 class LangModel:
     """One loaded fastText model with its label prior and code mapping; safe to share across threads.
 
-    For a hierarchical-softmax model with plain word features (lid.176) the label distributions are computed in
-    numpy from cached per-word vectors (see :class:`_HierarchicalSoftmax`): a text is tokenised once, its whole-text
-    and chunk hidden vectors are sums of the same word vectors. Other models go through ``predict``. Both give the
-    same distributions (checked against ``predict`` on load; up to float rounding).
+    The whole-text distribution (the cheap first look that settles most texts) comes from fastText's own
+    ``predict`` in C++. The per-chunk distributions of the texts it leaves unsure are computed, for a
+    hierarchical-softmax model with plain word features (lid.176), in numpy from cached per-word vectors (see
+    :class:`_HierarchicalSoftmax`): every chunk of a text is a sum of the same word vectors, so all of them cost a
+    few array operations. Other models take ``predict`` for chunks too. Both give the same distributions (checked
+    against ``predict`` on load; up to float rounding).
 
     Args:
         model_path: ``None`` for the bundled lid.176.ftz, else a path or URI.
         label_map: extra label -> code entries (see :func:`map_label`).
         model: an already loaded fastText model (tests); ``model_path`` is then ignored.
-        fast: use the numpy path when the model allows it (``False``: always ``predict``).
+        fast: use the numpy path for chunks when the model allows it (``False``: always ``predict``).
     """
 
-    _CACHE_WORDS = 1 << 17  # word vectors kept (16 floats each for lid.176); the cache is emptied when full
+    # Word vectors kept: 16 float32 (the mean fastText returns) and one row count per word for lid.176, about 100
+    # bytes a word with the index; the cache is emptied when full.
+    _CACHE_WORDS = 1 << 18
     _TOP_K = 5
 
     def __init__(
@@ -551,7 +559,7 @@ class LangModel:
         self._hs: _HierarchicalSoftmax | None = self._numpy_output(list(counts)) if fast else None
         if self._hs is not None:
             dim = self.model.get_dimension()
-            self._sums = np.zeros((self._CACHE_WORDS, dim))
+            self._means = np.zeros((self._CACHE_WORDS, dim), dtype=np.float32)
             self._counts = np.zeros(self._CACHE_WORDS)
             self._words: dict[str, int] = {}
             self._eos = self._word_vector("</s>")
@@ -560,7 +568,7 @@ class LangModel:
 
     @property
     def fast(self) -> bool:
-        """Whether distributions are computed in numpy (else through ``predict``)."""
+        """Whether chunk distributions are computed in numpy (else through ``predict``)."""
         return self._hs is not None
 
     def _numpy_output(self, counts: list[int]) -> _HierarchicalSoftmax | None:
@@ -601,9 +609,10 @@ class LangModel:
         """Arrays (words, dim) of row sums and (words,) of row counts, from the cache or the model."""
         with self._lock:
             if len(words) > self._CACHE_WORDS:  # more than the cache holds: no caching
-                known = {word: self._word_vector(word) for word in set(words)}
-                sums = np.array([known[word][0] for word in words]).reshape(len(words), -1)
-                return sums, np.array([known[word][1] for word in words], dtype=np.float64)
+                means, counts = self._word_vectors(list(dict.fromkeys(words)))
+                at = {word: i for i, word in enumerate(dict.fromkeys(words))}
+                rows = [at[word] for word in words]
+                return means[rows].astype(np.float64) * counts[rows, None], counts[rows]
             index = self._words
             if len(index) + len(words) > self._CACHE_WORDS:
                 index.clear()
@@ -612,20 +621,24 @@ class LangModel:
                 new = list(dict.fromkeys(word for word, row in zip(words, rows, strict=True) if row is None))
                 start = len(index)
                 end = start + len(new)
-                self._sums[start:end], self._counts[start:end] = self._word_vectors(new)
+                self._means[start:end], self._counts[start:end] = self._word_vectors(new)
                 index.update(zip(new, range(start, end), strict=True))
                 rows = list(map(index.__getitem__, words))
-            return self._sums[rows], self._counts[rows]
+            counts = self._counts[rows]
+            # float32 mean times a small count: exact in float64, the same value as _word_vector's sum
+            return self._means[rows].astype(np.float64) * counts[:, None], counts
 
     def _word_vectors(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_word_vector` of several words: one reused fastText vector, one numpy conversion for all."""
+        """Means (float32, as fastText returns them) and row counts of several words: one reused fastText vector."""
         try:
             from fasttext_pybind import Vector
         except ImportError:  # pragma: no cover - another binding: one word at a time
             pairs = [self._word_vector(word) for word in words]
-            return np.array([v for v, _ in pairs]).reshape(len(words), -1), np.array([n for _, n in pairs], float)
+            counts = np.array([n for _, n in pairs], dtype=np.float64)
+            sums = np.array([v for v, _ in pairs]).reshape(len(words), -1)
+            return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32), counts
         f = self.model.f
-        dim = self._sums.shape[1]
+        dim = self.model.get_dimension()
         means = np.empty((len(words), dim), dtype=np.float32)  # what get_word_vector returns, row by row
         counts = np.empty(len(words), dtype=np.float64)
         vec = Vector(dim)
@@ -633,7 +646,7 @@ class LangModel:
             counts[i] = len(f.getSubwords(word, "strict")[1])
             f.getWordVector(vec, word)
             means[i] = vec
-        return means.astype(np.float64) * counts[:, None], counts
+        return means, counts
 
     def _dist(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Distributions (rows, labels) for rows of summed word vectors; fastText adds the end-of-line token."""
@@ -645,25 +658,12 @@ class LangModel:
         out[empty] = 0.0
         return out
 
-    def _whole(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """The top-k distribution (1, labels) of a whole text from its word rows (what ``top_probs`` returns)."""
-        return self._top(self._dist(sums.sum(axis=0, keepdims=True), counts.sum(keepdims=True)))
-
-    def _top(self, dist: np.ndarray) -> np.ndarray:
-        """Keep the ``k`` best entries of a (1, labels) distribution, as ``predict(k=k)`` returns them."""
-        if dist.shape[1] > self._TOP_K:
-            dist = dist.copy()
-            dist[0, np.argsort(-dist[0], kind="stable")[self._TOP_K :]] = 0.0
-        return dist
-
-    def top_probs(self, text: str, k: int = 5) -> np.ndarray:
-        """Array (1, labels) holding the ``k`` best probabilities of one text, zeros elsewhere.
+    def top_probs(self, text: str, k: int = _TOP_K) -> np.ndarray:
+        """Array (1, labels) holding the ``k`` best probabilities of one text, zeros elsewhere (fastText's ``predict``).
 
         Enough for the confident-answer check (a best label over 0.5 leaves less than 0.5 to
         share among the rest) and several times cheaper than the full distribution.
         """
-        if self._hs is not None and k == self._TOP_K:
-            return self._whole(*self._word_rows(text.split()))
         out = np.zeros((1, len(self.labels)), dtype=np.float64)
         with self._lock:
             labels, probs = self.model.predict(text, k=k, threshold=0.0)
@@ -687,18 +687,17 @@ class LangModel:
         return out
 
     def text_probs(self, prepared: str, chunk_size: int) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        """``(top_probs(prepared), chunk_probs of its chunks)``, the second computed only when called.
-
-        On the numpy path the text's words are looked up once for both.
-        """
-        if self._hs is None:
+        """``(top_probs(prepared), chunk_probs of its chunks)``, the second computed only when called."""
+        if self._hs is None or not prepared:
             return self.top_probs(prepared), lambda: self.chunk_probs(chunk_words(prepared, chunk_size))
-        words = prepared.split()
-        sums, counts = self._word_rows(words)
-        if not words:
-            return self._whole(sums, counts), lambda: np.zeros((0, len(self.labels)))
-        lengths = [n for _, n in _chunk_spans(len(words), chunk_size)]
-        return self._whole(sums, counts), lambda: self._dist(*_chunk_sums(sums, counts, lengths))
+        whole = self.top_probs(prepared)
+
+        def chunks() -> np.ndarray:
+            words = prepared.split()
+            sums, counts = self._word_rows(words)
+            return self._dist(*_chunk_sums(sums, counts, [n for _, n in _chunk_spans(len(words), chunk_size)]))
+
+        return whole, chunks
 
 
 class SecondModel:
@@ -775,6 +774,56 @@ def detect(
     if len(prepared) < max(min_chars, 1):
         return LangResult(UNDETERMINED, 0.0, None, None)
     whole, chunks = model.text_probs(prepared, chunk_size)
+    return settle(
+        whole,
+        chunks,
+        functools.cache(lambda: second.predict(prepared)),
+        model,
+        second,
+        threshold=threshold,
+        thresholds=thresholds,
+        prior_weight=prior_weight,
+        trust_score=trust_score,
+        min_ratio=min_ratio,
+        rule=second_rule,
+    )
+
+
+def settle(
+    whole: np.ndarray,
+    chunks: Callable[[], np.ndarray],
+    ask: Callable[[], LangResult],
+    model: LangModel,
+    second: SecondModel | None,
+    *,
+    threshold: float,
+    thresholds: Mapping[str, float] | None,
+    prior_weight: float,
+    trust_score: float,
+    min_ratio: float,
+    rule: SecondRule | None,
+) -> LangResult:
+    """The whole decision on model outputs, cheapest evidence first (split out so evaluation can cache model calls).
+
+    1. lid.176 sure on the whole text (``trust_score``): its answer, checked by the second model when
+       :func:`needs_second` says so.
+    2. lid.176 unsure and the second model sure (``rule.min_score``) of a language lid.176 cannot name: the second
+       model's answer (:func:`sure_of_unknown`); the chunk rule is not run.
+    3. Otherwise the chunk rule (:func:`decide_chunks`), then :func:`second_opinion`.
+
+    Args:
+        whole: array (1, labels), the first model's distribution for the whole prepared text.
+        chunks: returns the array (chunks, labels) of per-chunk distributions (called only if needed).
+        ask: returns the second model's answer on the prepared text (called at most once when cached).
+        model, second: the two models (``second`` ``None``: the first model decides alone).
+        threshold, thresholds, prior_weight, trust_score, min_ratio: as in :func:`detect`.
+        rule: the two-model settings (``None``: the defaults).
+    """
+    rule = rule or _DEFAULT_RULE
+    if second is not None and decide(whole[0], model.codes, 0.0, thresholds, min_ratio).score < trust_score:
+        early = sure_of_unknown(ask(), model.code_set, rule, threshold, thresholds)
+        if early is not None:
+            return early
     first = decide_chunks(
         whole,
         chunks,
@@ -787,14 +836,35 @@ def detect(
     )
     return second_opinion(
         first,
-        lambda: second.predict(prepared),
+        ask,
         model,
         second,
         trust_score=trust_score,
-        rule=second_rule,
+        rule=rule,
         threshold=threshold,
         thresholds=thresholds,
     )
+
+
+def sure_of_unknown(
+    second: LangResult,
+    first_codes: frozenset[str],
+    rule: SecondRule,
+    threshold: float = 0.0,
+    thresholds: Mapping[str, float] | None = None,
+) -> LangResult | None:
+    """The second model's answer when it is sure (``rule.min_score``) of a language the first model cannot name.
+
+    ``None`` otherwise. Such an answer would replace any unsure first answer in :func:`combine` (the first model
+    cannot confirm a language it does not know), so for a text the first model is unsure of as a whole it is taken
+    before the chunk rule runs. Like every answer it must reach ``threshold`` (or its code's entry in
+    ``thresholds``), else the text is ``und``.
+    """
+    if second.lang == UNDETERMINED or second.score < rule.min_score or second.lang in first_codes:
+        return None
+    if second.score < (thresholds or {}).get(second.lang, threshold):
+        return dataclasses.replace(second, lang=UNDETERMINED, source="second_und")
+    return dataclasses.replace(second, source="second")
 
 
 def second_opinion(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import shutil
@@ -107,7 +109,7 @@ def test_numpy_and_predict_paths_decide_alike(model: L.LangModel) -> None:
     slow = L.LangModel(model=model.model, fast=False)
     small = L.LangModel(model=model.model)
     small._CACHE_WORDS = 64  # the word cache is emptied many times over; the longest text does not fit at all
-    small._sums, small._counts = small._sums[:64], small._counts[:64]
+    small._means, small._counts = small._means[:64], small._counts[:64]
     kwargs = detect_options(LangConfig())  # lid.176 alone: no second model is passed
     for text in [*CLEAR.values(), SOMALI, SOMALI + " " + CLEAR["en"], SOMALI + " " + SOMALI.upper()]:
         a, b, c = L.detect(text, model, **kwargs), L.detect(text, slow, **kwargs), L.detect(text, small, **kwargs)
@@ -473,6 +475,72 @@ def test_second_rule_settings_change_the_outcome() -> None:
 @pytest.fixture(scope="module")
 def second() -> L.SecondModel:
     return L.SecondModel()
+
+
+def test_sure_of_unknown_takes_only_sure_answers_the_first_model_cannot_give() -> None:
+    def sure(second: L.LangResult, threshold: float = 0.0, thresholds=None) -> L.LangResult | None:
+        return L.sure_of_unknown(second, FIRST_CODES, RULE, threshold, thresholds)
+
+    assert sure(_r("ha", 0.995, "sw", 0.004)) == L.LangResult("ha", 0.995, "sw", 0.004, "second")
+    assert sure(_r("ha", 0.98)) is None  # under min_score
+    assert sure(_r("sw", 0.999)) is None  # the first model knows Swahili: its chunk rule decides
+    assert sure(_r("und", 0.0)) is None
+    assert sure(_r("ha", 0.995), 0.999).lang == "und"  # a winning answer must reach the thresholds
+    assert sure(_r("ha", 0.995), 0.15, {"ha": 0.999}).source == "second_und"
+
+
+def _raises() -> np.ndarray:
+    raise AssertionError("not needed for this text")
+
+
+def test_settle_asks_for_the_costly_evidence_only_when_needed(model: L.LangModel) -> None:
+    rule = L.SecondRule()
+    options = {"threshold": 0.15, "thresholds": {}, "prior_weight": 1.0, "trust_score": 0.5, "min_ratio": 1.2}
+    sure_en = np.zeros((1, len(model.codes)))
+    sure_en[0, model.codes.index("en")] = 0.99
+    unsure = np.full((1, len(model.codes)), 1.0 / len(model.codes))
+    ha = L.LangResult("ha", 0.999, "sw", 0.001)
+    # lid.176 sure of English (no listed neighbour under `below`): neither the chunks nor the second model
+    got = L.settle(sure_en, _raises, _raises, model, object(), rule=rule, **options)  # type: ignore[arg-type]
+    assert got.lang == "en"
+    # lid.176 unsure, the second model sure of Hausa (which lid.176 cannot name): no chunk rule
+    got = L.settle(unsure, _raises, lambda: ha, model, object(), rule=rule, **options)  # type: ignore[arg-type]
+    assert got == dataclasses.replace(ha, source="second")
+    # ... but sure of Swahili, which lid.176 knows: the chunk rule runs (and its answer is checked)
+    with pytest.raises(AssertionError, match="not needed"):
+        L.settle(unsure, _raises, lambda: L.LangResult("sw", 0.999, None, None), model, object(), rule=rule, **options)  # type: ignore[arg-type]
+
+
+def test_settle_equals_the_chunk_rule_then_second_opinion_where_the_chunk_rule_is_unsure(
+    shared_dir, model: L.LangModel, second: L.SecondModel
+) -> None:
+    """Taking a sure second answer before the chunk rule changes nothing when that rule would be unsure too."""
+    options = detect_options(LangConfig())
+    rule = options["second_rule"]
+    kw = {k: options[k] for k in ("threshold", "thresholds", "prior_weight", "trust_score", "min_ratio")}
+    compared = early = 0
+    for text in _texts(shared_dir, 30):
+        prepared = L.prepare_text(text, options["max_chars"])
+        whole, chunks = model.text_probs(prepared, options["chunk_size"])
+        ask = functools.cache(lambda prepared=prepared: second.predict(prepared))
+        got = L.settle(whole, chunks, ask, model, second, rule=rule, **kw)
+        first = L.decide_chunks(whole, chunks, model, **kw)
+        if first.score >= kw["trust_score"] and first.lang != L.UNDETERMINED:
+            continue  # a sure chunk answer: the early answer may differ by design
+        direct = L.second_opinion(
+            first,
+            ask,
+            model,
+            second,
+            trust_score=kw["trust_score"],
+            rule=rule,
+            threshold=kw["threshold"],
+            thresholds=kw["thresholds"],
+        )
+        assert got == direct, text[:80]
+        compared += 1
+        early += L.sure_of_unknown(ask(), model.code_set, rule, kw["threshold"], kw["thresholds"]) is not None
+    assert compared > 50 and early > 20
 
 
 def test_bundled_second_model_is_small_and_documented(second: L.SecondModel) -> None:

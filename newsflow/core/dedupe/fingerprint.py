@@ -37,9 +37,9 @@ __all__ = [
 _LEDE_BYTES = 8  # lede key length
 _P = np.uint64(0x100000001B3)  # FNV-64 prime (odd, so invertible mod 2**64)
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 """Version of what an index row's hashes mean: text normalization, the exact key, shingle
-hashing, MinHash permutations and the lede key. It changes whenever any of them does, so
+hashing, the MinHash scheme and its seeded parameters, and the lede key. It changes whenever any of them does, so
 an index written before the change is not matched as if it were compatible."""
 
 
@@ -134,42 +134,52 @@ def _sorted_distinct(values: np.ndarray) -> np.ndarray:
 
 
 class MinHasher:
-    """MinHash over 64-bit shingle hashes with ``num_perm`` multiply-add-shift permutations.
+    """One-permutation MinHash with optimal densification: ``num_perm`` values from one hash per shingle.
 
-    h_i(x) = ((a_i * x + b_i) mod 2**64) >> 32 with odd random a_i; the
-    signature is the per-permutation minimum, computed for all permutations at
-    once as one (shingles x num_perm) numpy operation (in row chunks to bound
-    memory on very long texts).
+    Each shingle hash is mixed with a seeded key; its top 32 bits pick one of ``num_perm`` bins
+    (multiply-shift), its low 32 bits are the value, and each bin keeps its minimum. A bin that
+    no shingle fell into takes the value of the first non-empty bin in a fixed pseudo-random
+    order of the other bins, its own (``self.order[i]``): the optimal densification of
+    Shrivastava (ICML 2017). Two texts then agree in a bin with probability equal to their
+    Jaccard similarity, as with ``num_perm`` independent permutations, for one hash per shingle
+    instead of ``num_perm``.
     """
 
     EMPTY = np.uint32(0xFFFFFFFF)
 
-    def __init__(self, num_perm: int = 128, seed: int = 1, chunk_rows: int = 4096) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6E657773]))
+    def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
+        if num_perm < 1:
+            raise ValueError(f"num_perm must be at least 1, got {num_perm}")
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6E657773, 2]))
         self.num_perm = num_perm
         self.seed = seed
-        self.a = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-        self.b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
-        self.chunk_rows = chunk_rows
+        self.key = rng.integers(0, 1 << 63, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        # order[i]: the other bins in the order bin i borrows from when it is empty
+        self.order = np.array(
+            [[j for j in rng.permutation(num_perm) if j != i] for i in range(num_perm)], dtype=np.intp
+        ).reshape(num_perm, num_perm - 1)
 
-    _BLOCK_ROWS = 1024  # rows per block: a (1024 x 128) uint64 block stays in the CPU cache
+    def bins_and_values(self, shingles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bin (``intp``) and value (``uint32``) of each shingle hash."""
+        h = _mix64(np.asarray(shingles, dtype=np.uint64) ^ self.key)
+        bins = ((h >> np.uint64(32)) * np.uint64(self.num_perm)) >> np.uint64(32)
+        return bins.astype(np.intp), (h & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
-        """uint32[num_perm] signature; all 0xFFFFFFFF for an empty shingle set.
-
-        The minimum of the top 32 bits is the top 32 bits of the 64-bit minimum, so the shift
-        and the narrowing are done once on the result, not on every (shingle, permutation) value.
-        """
-        sig = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
-        rows = max(1, min(self.chunk_rows, self._BLOCK_ROWS, len(shingles)))
-        block = np.empty((rows, self.num_perm), dtype=np.uint64)
-        for start in range(0, len(shingles), rows):
-            x = shingles[start : start + rows, None]
-            h = block[: len(x)]
-            np.multiply(x, self.a, out=h)
-            h += self.b
-            np.minimum(sig, h.min(axis=0), out=sig)
-        return (sig >> np.uint64(32)).astype(np.uint32)
+        """uint32[num_perm] signature; all 0xFFFFFFFF for an empty shingle set."""
+        sig = np.full(self.num_perm, self.EMPTY, dtype=np.uint32)
+        if len(shingles) == 0:
+            return sig
+        bins, values = self.bins_and_values(shingles)
+        np.minimum.at(sig, bins, values)
+        filled = np.zeros(self.num_perm, dtype=bool)
+        filled[bins] = True
+        empty = np.flatnonzero(~filled)
+        if len(empty):
+            order = self.order[empty]
+            first = np.argmax(filled[order], axis=1)  # some bin is filled: the set is not empty
+            sig[empty] = sig[order[np.arange(len(empty)), first]]
+        return sig
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[bytes]:
