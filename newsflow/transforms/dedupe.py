@@ -624,7 +624,10 @@ def _verify_texts(kv: tuple[tuple[str, str], Iterable[str]], params: MatchParams
     """A pair only alignment can decide: (a, b) when the texts are copies with character noise."""
     (a, b), texts = kv
     texts = sorted(texts)
-    if len(texts) == 2 and edit_similarity(texts[0], texts[1], params.edit_min_chars) >= params.edit_threshold:
+    if (
+        len(texts) == 2
+        and edit_similarity(*texts, params.edit_min_chars, params.edit_threshold) >= params.edit_threshold
+    ):
         counter("dedupe_edit_matches").inc()
         yield a, b
 

@@ -304,6 +304,10 @@ def test_edit_similarity_separates_noisy_copies_from_templates():
     a, b = " ".join(_words(150)) + "\n" + footer, " ".join(_words(150)) + "\n" + footer
     assert edit_similarity(a, b) < 0.6
     assert edit_similarity("short text", "short text", min_chars=500) == 0.0
+    # a cutoff keeps every similarity at or over it exactly and turns the rest into 0.0
+    for x, y in ((norm_a, norm_b), (norm_a.replace("\n", " "), norm_t), (a, b)):
+        full = edit_similarity(x, y)
+        assert edit_similarity(x, y, cutoff=0.9) == (full if full >= 0.9 else 0.0)
     assert edit_similarity("", "") == 0.0
 
 

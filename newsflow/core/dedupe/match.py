@@ -85,7 +85,7 @@ def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
 
 
-def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
+def edit_similarity(a: str, b: str, min_chars: int = 0, cutoff: float = 0.0) -> float:
     """Character alignment similarity of two normalized texts (lines joined with "\\n"), in [0, 1].
 
     Lines (of 20+ characters) found word for word in both texts are set aside
@@ -95,7 +95,9 @@ def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
     rest of each text is aligned as one string; the result is the Indel
     similarity ``2 * LCS / (len(a) + len(b))`` (1 = equal). 0.0 when either
     rest is shorter than ``min_chars``: on short texts a shared template with
-    a few different names aligns almost as well as a noisy copy.
+    a few different names aligns almost as well as a noisy copy. A similarity
+    under ``cutoff`` is returned as 0.0: the alignment then stops as soon as
+    the cutoff is out of reach (about 4x faster on pairs that do not match).
     """
     from rapidfuzz.distance import Indel
 
@@ -105,7 +107,7 @@ def edit_similarity(a: str, b: str, min_chars: int = 0) -> float:
     rb = " ".join(x for x in lb if x not in shared)[:EDIT_MAX_CHARS]
     if min(len(ra), len(rb)) < max(min_chars, 1):
         return 0.0
-    return float(Indel.normalized_similarity(ra, rb))
+    return float(Indel.normalized_similarity(ra, rb, score_cutoff=cutoff or None))
 
 
 def sketch_kind(
@@ -144,7 +146,7 @@ def match_kind(
     kind, sim = sketch_kind(a, b, params, len(text_a), len(text_b))
     if kind != ALIGN:
         return kind, sim
-    e = edit_similarity(text_a, text_b, params.edit_min_chars)
+    e = edit_similarity(text_a, text_b, params.edit_min_chars, params.edit_threshold)
     return (EDIT, e) if e >= params.edit_threshold else ("", sim)
 
 
