@@ -39,7 +39,8 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam import coders, pvalue
-from apache_beam.typehints import KV, Tuple
+from apache_beam.typehints import KV, List, Tuple
+from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import (
@@ -398,9 +399,15 @@ def _split_membership(value: bytes) -> tuple[bytes, str]:
 
 
 class _FingerprintFn(beam.DoFn):
-    """(node, rep) -> fingerprint (main); tagged ``bands`` (shard, membership) per bucket key, ``sketches``
-    (node, NodeSketch) and ``texts`` (node, lines) for texts the alignment rule may compare. Representatives
-    too short for near matching have none.
+    """(node, rep) -> fingerprint (main); tagged ``bands`` (shard, memberships), ``sketches`` (node, NodeSketch)
+    and ``texts`` (node, lines) for texts the alignment rule may compare. Representatives too short for near
+    matching have none.
+
+    A text is in ~33 buckets, so memberships are most of what Dedupe shuffles, and every runner pays per
+    element. They are gathered per shard while a bundle is processed and sent on as one list per shard (at the
+    bundle's end, or every :data:`_BATCH_MEMBERSHIPS`): a local runner that hands the whole corpus over in one
+    bundle sends about one element per shard instead of one per membership; a bundle of a few documents sends
+    what it would have sent anyway.
     """
 
     def __init__(self, cfg: DedupeConfig) -> None:
@@ -411,6 +418,11 @@ class _FingerprintFn(beam.DoFn):
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
         self._boiler_list: list[bytes] | None = None
         self._boiler: frozenset[bytes] = frozenset()
+        self.start_bundle()
+
+    def start_bundle(self) -> None:
+        self._bands: dict[tuple[Any, int], list[bytes]] = collections.defaultdict(list)
+        self._buffered = 0
 
     def _boilerplate(self, keys: list[bytes] | None) -> frozenset[bytes] | None:
         """The side input's keys as a set, built once per list the runner hands over (not per element)."""
@@ -420,7 +432,12 @@ class _FingerprintFn(beam.DoFn):
             self._boiler_list, self._boiler = keys, frozenset(keys)
         return self._boiler
 
-    def process(self, kv: tuple[str, dict[str, Any]], boilerplate: list[bytes] | None = None) -> Iterator[Any]:
+    def process(
+        self,
+        kv: tuple[str, dict[str, Any]],
+        window: Any = beam.DoFn.WindowParam,
+        boilerplate: list[bytes] | None = None,
+    ) -> Iterator[Any]:
         node, rep = kv
         assert self._hasher is not None
         boiler = self._boilerplate(boilerplate)
@@ -432,15 +449,33 @@ class _FingerprintFn(beam.DoFn):
         fp = near.fp
         yield node, fp
         for key in bucket_keys(fp, self._cfg.bands, self._cfg.rows):
-            yield pvalue.TaggedOutput("bands", (_shard(key), _membership(key, node)))
+            self._bands[(window, _shard(key))].append(_membership(key, node))
+            self._buffered += 1
         yield pvalue.TaggedOutput("sketches", (node, NodeSketch(fp.shingles, fp.sketch, len(near.text), rep["days"])))
         if near.text:
             yield pvalue.TaggedOutput("texts", (node, near.text))
+        if self._buffered >= _BATCH_MEMBERSHIPS:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[Any]:
+        """The gathered memberships, one (shard, list) per shard and window, in the window they were made in."""
+        for (window, shard), memberships in self._bands.items():
+            value = WindowedValue((shard, memberships), window.max_timestamp(), (window,))
+            yield pvalue.TaggedOutput("bands", value)
+        self.start_bundle()
+
+
+_BATCH_MEMBERSHIPS = 1 << 19
+"""Memberships a fingerprint DoFn gathers before it sends them on (about 60 MB): bounds its memory when a
+local runner hands it the whole corpus in one bundle."""
 
 
 class FingerprintsResult(NamedTuple):
     fingerprints: beam.PCollection  # (node, Fingerprint): what the index records
-    bands: beam.PCollection  # (shard, membership) per LSH band and lede key
+    bands: beam.PCollection  # (shard, [membership, ...]): LSH band and lede key memberships, gathered per shard
     sketches: beam.PCollection  # (node, NodeSketch): what its buckets verify with, and its cluster's duplicates
     texts: beam.PCollection  # (node, normalized lines) of texts the alignment rule may compare
 
@@ -458,7 +493,7 @@ class Fingerprints(beam.PTransform):
         par = beam.ParDo(fn, boilerplate=self._boilerplate) if self._boilerplate is not None else beam.ParDo(fn)
         typed = par.with_output_types(
             KV[str, Fingerprint],
-            bands=KV[int, bytes],
+            bands=KV[int, List[bytes]],
             sketches=KV[str, NodeSketch],
             texts=KV[str, str],
         )
@@ -469,16 +504,18 @@ class Fingerprints(beam.PTransform):
 # ---------------------------------------------------------------------------- 4. candidate pairs
 
 
-def _bucket_members(kv: tuple[int, Iterable[bytes]], max_bucket: int) -> Iterator[Any]:
-    """One shard -> (node, (bucket key, head member)) per member of each bucket of 2+ that has a pair to check.
+def _bucket_members(kv: tuple[int, Iterable[list[bytes]]], max_bucket: int) -> Iterator[Any]:
+    """One shard's membership lists -> (node, (bucket key, head member)) per member of each bucket of 2+ that has a
+    pair to check.
 
     A bucket of earlier-run documents only has no pair to check. A bucket over ``max_bucket`` members is
     reported (tag ``warnings``): its tail members are compared with its head members only.
     """
     buckets: dict[bytes, list[str]] = collections.defaultdict(list)
-    for value in kv[1]:
-        key, node = _split_membership(value)
-        buckets[key].append(node)
+    for memberships in kv[1]:
+        for value in memberships:
+            key, node = _split_membership(value)
+            buckets[key].append(node)
     for key, nodes in buckets.items():
         if len(nodes) < 2:
             continue

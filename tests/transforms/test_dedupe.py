@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.config import DedupeConfig
 from newsflow.core.dedupe import pair_edge
@@ -359,14 +361,18 @@ def test_shuffled_records_have_declared_types_and_round_trip():
     fn = _FingerprintFn(DedupeConfig())
     fn.setup()
     doc = _doc("d1", _LONG)
-    outputs = list(
-        fn.process(("n1", {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None, "days": (1,)}))
-    )
-    by_tag = {getattr(o, "tag", "fps") for o in outputs}
-    assert by_tag == {"fps", "bands", "sketches", "texts"}
+    rep = {"node": "n1", "exact": b"k", "doc": _pack_doc(doc), "entry": None, "days": (1,)}
+    outputs = list(fn.process(("n1", rep), window=GlobalWindow()))
+    assert {getattr(o, "tag", "fps") for o in outputs} == {"fps", "sketches", "texts"}  # memberships are gathered
+    bands = list(fn.finish_bundle())
+    assert {o.tag for o in bands} == {"bands"} and all(isinstance(o.value, WindowedValue) for o in bands)
+    assert sum(len(o.value.value[1]) for o in bands) == DedupeConfig().bands + 1  # every band and the lede key
+    assert not list(fn.finish_bundle())  # sent once
+    outputs += bands
     for out_value in outputs:
         tag = getattr(out_value, "tag", "fps")
         value = getattr(out_value, "value", out_value)
+        value = value.value if isinstance(value, WindowedValue) else value
         coder = registry.get_coder(getattr(out, tag if tag != "fps" else "fingerprints").element_type)
         back = coder.decode(coder.encode(value))
         assert _plain(back) == _plain(value), tag
@@ -377,7 +383,8 @@ def test_shuffled_records_have_declared_types_and_round_trip():
     _, (_, _, keyed) = _key_entry(entry)
     plain = beam.coders.FastPrimitivesCoder(fallback_coder=beam.coders.coders.Base64PickleCoder())
     assert plain.decode(plain.encode(keyed)) == keyed and isinstance(keyed["fp"], tuple)
-    from_entry = list(fn.process(("0n", {"node": "0n", "exact": b"k", "doc": None, "entry": keyed, "days": ()})))
+    entry_rep = {"node": "0n", "exact": b"k", "doc": None, "entry": keyed, "days": ()}
+    from_entry = list(fn.process(("0n", entry_rep), window=GlobalWindow()))
     assert from_entry[0][1] == fp
 
 
@@ -414,7 +421,8 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     assert len(shards) < len(bands)  # buckets share shards
     with pytest.raises(ValueError, match="bucket key of 4 bytes"):
         _membership(b"\x00\x01k1", "1a")
-    members = [x for kv in shards for x in _bucket_members(kv, max_bucket)]
+    # a shard's memberships arrive as lists (one per fingerprint DoFn flush): split over two lists here
+    members = [x for shard, ms in shards for x in _bucket_members((shard, [ms[:1], ms[1:]]), max_bucket)]
     # the one bucket over max_bucket is reported: its tail members are compared with its head only
     warned = [x.value for x in members if getattr(x, "tag", None) == "warnings"]
     assert warned == [("dedupe_oversized_buckets", 1)]
