@@ -2,6 +2,7 @@
 
 All metadata lives in pyproject.toml and setup.cfg.
 """
+
 from setuptools import setup
 
 setup()

@@ -17,6 +17,7 @@ Run (a few minutes on 2 cores)::
     python benchmarks/bench_dedupe.py --masakhane ../shared/corpora/masakhanews [--scale 5] [--langs eng,fra]
     python benchmarks/bench_dedupe.py --heldout   # quality on held-out style copies (about 1 minute)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,22 @@ def load_articles(masakhane: str, langs: Sequence[str]) -> list[tuple[str, str]]
     return out
 
 
-_OCR_SWAPS = {"m": "rn", "l": "1", "o": "0", "e": "c", "i": "l", "a": "o", "s": "5", "b": "h", "n": "u",
-              "t": "f", "h": "b", "c": "e", "u": "v", "g": "q"}
+_OCR_SWAPS = {
+    "m": "rn",
+    "l": "1",
+    "o": "0",
+    "e": "c",
+    "i": "l",
+    "a": "o",
+    "s": "5",
+    "b": "h",
+    "n": "u",
+    "t": "f",
+    "h": "b",
+    "c": "e",
+    "u": "v",
+    "g": "q",
+}
 
 
 def ocr_noise(text: str, rate: float, rng: random.Random) -> str:
@@ -98,8 +113,9 @@ def _sentences(text: str) -> list[str]:
     return [s for s in out if s]
 
 
-def make_docs(articles: Sequence[tuple[str, str]], scale: int = 1, seed: int = 1,
-              copy_rate: float = 0.15) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def make_docs(
+    articles: Sequence[tuple[str, str]], scale: int = 1, seed: int = 1, copy_rate: float = 0.15
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Doc dicts plus the true cluster of each doc_id.
 
     ``copy_rate`` of the articles get one copy: exact, typography-edited,
@@ -116,13 +132,24 @@ def make_docs(articles: Sequence[tuple[str, str]], scale: int = 1, seed: int = 1
     def add(text: str, lang: str, cluster: str) -> None:
         i = len(docs)
         doc_id = f"b{i:07d}"
-        docs.append({
-            "doc_id": doc_id, "source_path": f"bench/{i // 100:05d}.txt", "doc_index": i % 100,
-            "published_at": t0 + rng.randrange(60 * 86400), "published_at_utc": None,
-            "collected_at": None if rng.random() < 0.05 else t0 + rng.randrange(60 * 86400),
-            "text": text, "hashtags_raw": [], "hashtags": [], "lang": lang, "lang_score": 1.0,
-            "lang_alt": None, "lang_alt_score": None, "invalid_bytes": 0,
-        })
+        docs.append(
+            {
+                "doc_id": doc_id,
+                "source_path": f"bench/{i // 100:05d}.txt",
+                "doc_index": i % 100,
+                "published_at": t0 + rng.randrange(60 * 86400),
+                "published_at_utc": None,
+                "collected_at": None if rng.random() < 0.05 else t0 + rng.randrange(60 * 86400),
+                "text": text,
+                "hashtags_raw": [],
+                "hashtags": [],
+                "lang": lang,
+                "lang_score": 1.0,
+                "lang_alt": None,
+                "lang_alt_score": None,
+                "invalid_bytes": 0,
+            }
+        )
         truth[doc_id] = cluster
 
     def with_copy(text: str, lang: str, cluster: str) -> None:
@@ -155,8 +182,9 @@ def make_docs(articles: Sequence[tuple[str, str]], scale: int = 1, seed: int = 1
     return docs, truth
 
 
-def make_heldout(articles: Sequence[tuple[str, str]], seed: int = 7, limit: int = 3000, ocr_rate: float = 0.10
-                 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
+def make_heldout(
+    articles: Sequence[tuple[str, str]], seed: int = 7, limit: int = 3000, ocr_rate: float = 0.10
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """A check built like real republished news that the dump generator does not make.
 
     Articles are grouped 12 to a "site"; half of the sites wrap every article in
@@ -179,8 +207,17 @@ def make_heldout(articles: Sequence[tuple[str, str]], seed: int = 7, limit: int 
     def add(text: str, lang: str, cluster: str, kind: str) -> None:
         i = len(docs)
         doc_id = f"h{i:06d}"
-        docs.append({"doc_id": doc_id, "source_path": "heldout", "doc_index": i, "text": text, "lang": lang,
-                     "published_at": 1_717_000_000 + rng.randrange(10**6), "collected_at": None})
+        docs.append(
+            {
+                "doc_id": doc_id,
+                "source_path": "heldout",
+                "doc_index": i,
+                "text": text,
+                "lang": lang,
+                "published_at": 1_717_000_000 + rng.randrange(10**6),
+                "collected_at": None,
+            }
+        )
         truth[doc_id] = cluster
         kinds[doc_id] = kind
 
@@ -189,8 +226,10 @@ def make_heldout(articles: Sequence[tuple[str, str]], seed: int = 7, limit: int 
         site = k // 12
         if site not in sites:
             if rng.random() < 0.5:
-                sites[site] = ([pool[rng.randrange(len(pool))] for _ in range(rng.randint(0, 2))],
-                               [pool[rng.randrange(len(pool))] for _ in range(rng.randint(2, 6))])
+                sites[site] = (
+                    [pool[rng.randrange(len(pool))] for _ in range(rng.randint(0, 2))],
+                    [pool[rng.randrange(len(pool))] for _ in range(rng.randint(2, 6))],
+                )
             else:
                 sites[site] = ([], [])
         head, foot = sites[site]
@@ -234,8 +273,10 @@ def heldout_report(masakhane: str, cfg: DedupeConfig, label: str = "defaults") -
             found[kind][1] += 1
             found[kind][0] += removed.get(ids[0], (ids[0],))[0] == removed.get(ids[1], (ids[1],))[0]
     per = ", ".join(f"{k} {a}/{n}" for k, (a, n) in sorted(found.items()))
-    print(f"held-out style ({label}): {len(docs)} docs | P {sc['precision']:.4f} R {sc['recall']:.4f} "
-          f"ARI {sc['ari']:.4f} | copies found: {per}")
+    print(
+        f"held-out style ({label}): {len(docs)} docs | P {sc['precision']:.4f} R {sc['recall']:.4f} "
+        f"ARI {sc['ari']:.4f} | copies found: {per}"
+    )
 
 
 # ---------------------------------------------------------------------------- reference
@@ -318,14 +359,19 @@ def run_beam(docs: list[dict[str, Any]], cfg: DedupeConfig) -> dict[str, tuple[s
         for start in range(0, len(docs), 500):
             parts.append(os.path.join(tmp, f"docs-{start:08d}.pkl"))
             with open(parts[-1], "wb") as fh:
-                pickle.dump(docs[start:start + 500], fh)
+                pickle.dump(docs[start : start + 500], fh)
         with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
-            res = (p | beam.Create(parts, reshuffle=False)
-                   | beam.FlatMap(lambda path: pickle.load(open(path, "rb")))  # noqa: SIM115
-                   | Dedupe(cfg))
-            (res.duplicates
-             | beam.Map(lambda r: f"{r['doc_id']}\t{r['kept_id']}\t{r['method']}")
-             | beam.io.WriteToText(out))
+            res = (
+                p
+                | beam.Create(parts, reshuffle=False)
+                | beam.FlatMap(lambda path: pickle.load(open(path, "rb")))  # noqa: SIM115
+                | Dedupe(cfg)
+            )
+            (
+                res.duplicates
+                | beam.Map(lambda r: f"{r['doc_id']}\t{r['kept_id']}\t{r['method']}")
+                | beam.io.WriteToText(out)
+            )
         found = {}
         for name in os.listdir(tmp):
             if name.startswith("dups"):
@@ -352,14 +398,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--langs", default="eng,som", help="MasakhaNEWS language folders (comma-separated)")
     ap.add_argument("--scale", type=int, default=5, help="largest corpus size, as a multiple of the base")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--heldout", action="store_true",
-                    help="only the held-out style quality check (abridged/OCR/re-lead/copy-edit copies, boilerplate)")
+    ap.add_argument(
+        "--heldout",
+        action="store_true",
+        help="only the held-out style quality check (abridged/OCR/re-lead/copy-edit copies, boilerplate)",
+    )
     args = ap.parse_args(argv)
     cfg = DedupeConfig()
     if args.heldout:
         heldout_report(args.masakhane, cfg)
-        heldout_report(args.masakhane, DedupeConfig(shingle="word", verification="none", lede_chars=0,
-                                                     boilerplate_min_docs=0), "plain MinHash LSH, word 5-grams")
+        heldout_report(
+            args.masakhane,
+            DedupeConfig(shingle="word", verification="none", lede_chars=0, boilerplate_min_docs=0),
+            "plain MinHash LSH, word 5-grams",
+        )
         return
     articles = load_articles(args.masakhane, args.langs.split(","))
     docs, truth = make_docs(articles, 1, args.seed)
@@ -367,8 +419,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"corpus 1x: {len(docs)} docs, {chars:.0f} chars/doc ({args.langs})")
     normalize_text("warm-up")  # builds the punctuation table once
     rate = signature_throughput(docs, cfg)
-    print(f"signatures: {rate:,.0f} docs/s on one core "
-          f"(num_perm={cfg.num_perm}, {cfg.shingle} {cfg.shingle_size}-grams)")
+    print(
+        f"signatures: {rate:,.0f} docs/s on one core (num_perm={cfg.num_perm}, {cfg.shingle} {cfg.shingle_size}-grams)"
+    )
     rows = []
     for scale in sorted({1, args.scale}):
         sdocs, struth = make_docs(articles, scale, args.seed) if scale > 1 else (docs, truth)
@@ -383,14 +436,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         same = got == ref
         sc = pair_scores(struth, got)
         rows.append((scale, len(sdocs), t_ref, t_beam, mem_ref.peak - mem_ref.base, mem_beam.peak - mem_beam.base))
-        print(f"{scale}x: {len(sdocs)} docs | reference {t_ref:.1f} s | Beam DirectRunner {t_beam:.1f} s "
-              f"(ratio {t_beam / t_ref:.1f}x) | same clusters: {same} | removed {len(got)} | "
-              f"P {sc['precision']:.4f} R {sc['recall']:.4f} ARI {sc['ari']:.4f}")
+        print(
+            f"{scale}x: {len(sdocs)} docs | reference {t_ref:.1f} s | Beam DirectRunner {t_beam:.1f} s "
+            f"(ratio {t_beam / t_ref:.1f}x) | same clusters: {same} | removed {len(got)} | "
+            f"P {sc['precision']:.4f} R {sc['recall']:.4f} ARI {sc['ari']:.4f}"
+        )
     if len(rows) == 2:
         (s1, n1, r1, b1, m1r, m1b), (s5, n5, r5, b5, m5r, m5b) = rows
-        print(f"growth {s1}x -> {s5}x ({n5 / n1:.1f}x docs): reference time {r5 / r1:.2f}x, Beam time {b5 / b1:.2f}x, "
-              f"peak extra RSS reference {m1r / 2**20:.0f} -> {m5r / 2**20:.0f} MiB, "
-              f"Beam {m1b / 2**20:.0f} -> {m5b / 2**20:.0f} MiB")
+        print(
+            f"growth {s1}x -> {s5}x ({n5 / n1:.1f}x docs): reference time {r5 / r1:.2f}x, Beam time {b5 / b1:.2f}x, "
+            f"peak extra RSS reference {m1r / 2**20:.0f} -> {m5r / 2**20:.0f} MiB, "
+            f"Beam {m1b / 2**20:.0f} -> {m5b / 2**20:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

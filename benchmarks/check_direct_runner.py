@@ -18,6 +18,7 @@ with real data::
     python benchmarks/check_direct_runner.py --join groupbykey
     python benchmarks/check_direct_runner.py --mode in_memory       # the one-process reference
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,8 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--payload", type=int, default=1000, help="payload bytes per key (a sketch is about 1 KB)")
     ap.add_argument("--mode", default="multi_processing", choices=["multi_processing", "in_memory"])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--join", default="cogroup", choices=["cogroup", "groupbykey"],
-                    help="two CoGroupByKeys (Flatten + GroupByKey each) or plain one-input GroupByKeys")
+    ap.add_argument(
+        "--join",
+        default="cogroup",
+        choices=["cogroup", "groupbykey"],
+        help="two CoGroupByKeys (Flatten + GroupByKey each) or plain one-input GroupByKeys",
+    )
     args = ap.parse_args(argv)
     several = args.mode == "multi_processing"
     workers = args.workers if several else 1
@@ -132,8 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     got = run(args.nodes, args.partners, args.payload, options, args.join)
     sent, arrived = got.get("sent", 0), got.get("arrived", 0)
     expected = args.nodes * args.partners
-    print(f"{args.mode} x{workers}, {args.join}: expected {expected}, sent {sent}, arrived {arrived}"
-          f" ({'all delivered' if arrived == sent == expected else f'{sent - arrived} lost'})")
+    print(
+        f"{args.mode} x{workers}, {args.join}: expected {expected}, sent {sent}, arrived {arrived}"
+        f" ({'all delivered' if arrived == sent == expected else f'{sent - arrived} lost'})"
+    )
     return 0 if arrived == sent == expected else 1
 
 

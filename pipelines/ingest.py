@@ -13,6 +13,7 @@ or on your data and on Dataflow::
 This module is wiring only: ``build_pipeline``, ``run`` and the summary; the command line and
 the checks made before a run are in ``pipelines.cli``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,12 @@ _LOGGER = logging.getLogger(__name__)
 def _versions() -> dict[str, str]:
     import pyarrow
 
-    return {"newsflow": newsflow.__version__, "apache_beam": beam.__version__, "pyarrow": pyarrow.__version__,
-            "python": sys.version.split()[0]}
+    return {
+        "newsflow": newsflow.__version__,
+        "apache_beam": beam.__version__,
+        "pyarrow": pyarrow.__version__,
+        "python": sys.version.split()[0],
+    }
 
 
 def build_pipeline(
@@ -106,9 +111,16 @@ def build_pipeline(
         tables["duplicates"] = p | "NoDuplicates" >> beam.Create([])
     tables["rejects"] = (read.rejects, parsed.rejects) | "AllRejects" >> beam.Flatten()
     return tables | "WriteTables" >> WriteTables(
-        output, cfg.output, read_count=read.counts, mode=output_mode, run_id=run_id,
-        run_info=run_info, extra_tables=extra, progress_interval=progress_interval,
-        warnings=warnings)
+        output,
+        cfg.output,
+        read_count=read.counts,
+        mode=output_mode,
+        run_id=run_id,
+        run_info=run_info,
+        extra_tables=extra,
+        progress_interval=progress_interval,
+        warnings=warnings,
+    )
 
 
 def _print_run_id(run_id: str, ing: argparse.Namespace, files: Sequence[Any] | None) -> None:
@@ -153,9 +165,17 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # append mode names its files by the run id; other modes only need a unique temporary folder
     write_id = run_id if ing.output_mode == "append" else f"{run_id}-{uuid.uuid4().hex[:8]}"
     with beam.Pipeline(options=opts) as p:
-        build_pipeline(p, inputs, ing.output, cfg, output_mode=ing.output_mode, run_id=write_id,
-                       dedupe_against=split_inputs(ing.dedupe_against), run_info=run_info,
-                       progress_interval=None if ing.quiet else 5.0)
+        build_pipeline(
+            p,
+            inputs,
+            ing.output,
+            cfg,
+            output_mode=ing.output_mode,
+            run_id=write_id,
+            dedupe_against=split_inputs(ing.dedupe_against),
+            run_info=run_info,
+            progress_interval=None if ing.quiet else 5.0,
+        )
     if dry_run:  # the graph was translated, nothing ran
         return {"run_id": run_id, "dry_run": True}
     manifest = load_manifest(ing.output)  # raises when the run "succeeded" without writing one

@@ -1,4 +1,5 @@
 """Shared pytest fixtures: the golden seed document and the shared corpora folder."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,11 @@ def make_corpus(base: pathlib.Path, shared: pathlib.Path, langs: tuple[str, ...]
         (src / lang).mkdir(parents=True)
         os.symlink(shared / "corpora" / "masakhanews" / lang / "dev.tsv", src / lang / "dev.tsv")
     tool = shared / "tools" / "make_dump_corpus.py"
-    subprocess.run([sys.executable, str(tool), "--out", str(base / "gen"), "--masakhane", str(src)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(tool), "--out", str(base / "gen"), "--masakhane", str(src)],
+        check=True,
+        capture_output=True,
+    )
     return base / "gen"
 
 
@@ -53,9 +57,21 @@ def score_output(shared: pathlib.Path, corpus: pathlib.Path, out: pathlib.Path, 
     import json
 
     proc = subprocess.run(
-        [sys.executable, str(shared / "tools" / "score_run.py"), "--truth", str(corpus / "truth.jsonl"),
-         "--output", str(out), "--json", "-", "--require", require],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            str(shared / "tools" / "score_run.py"),
+            "--truth",
+            str(corpus / "truth.jsonl"),
+            "--output",
+            str(out),
+            "--json",
+            "-",
+            "--require",
+            require,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 

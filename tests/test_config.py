@@ -1,4 +1,5 @@
 """Settings: the documented defaults file is the defaults, and bad settings give one clear line."""
+
 from __future__ import annotations
 
 import pytest

@@ -21,6 +21,7 @@ day N-1's index. Two launch routes, chosen with ``NEWSFLOW_LAUNCH``:
 The command building below is plain Python (importable and tested without Airflow);
 the Airflow part only runs when Airflow is installed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -117,8 +118,13 @@ def ingest_command(ds: str, s: DailySettings, python: str = "python") -> list[st
     return [python, "-m", "pipelines.ingest", *to_flags(ingest_options(ds, s))]
 
 
-_FLEX_ENVIRONMENT = {"machine_type": "machineType", "max_num_workers": "maxWorkers", "temp_location": "tempLocation",
-                     "staging_location": "stagingLocation", "service_account_email": "serviceAccountEmail"}
+_FLEX_ENVIRONMENT = {
+    "machine_type": "machineType",
+    "max_num_workers": "maxWorkers",
+    "temp_location": "tempLocation",
+    "staging_location": "stagingLocation",
+    "service_account_email": "serviceAccountEmail",
+}
 _FLEX_PARAMETERS = ("input", "output", "config", "output_mode", "run_id", "dedupe_against")
 
 
@@ -135,8 +141,14 @@ def flex_body(ds: str, s: DailySettings, job_name: str | None = None) -> dict[st
         params["config"] = f"/template/{s.config}"
     env = {camel: opts[key] for key, camel in _FLEX_ENVIRONMENT.items() if opts.get(key) is not None}
     name = job_name or f"newsflow-{ds}".replace("_", "-").lower()
-    return {"launchParameter": {"jobName": name, "containerSpecGcsPath": s.template, "parameters": params,
-                                "environment": env}}
+    return {
+        "launchParameter": {
+            "jobName": name,
+            "containerSpecGcsPath": s.template,
+            "parameters": params,
+            "environment": env,
+        }
+    }
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> DailySettings:
@@ -175,14 +187,23 @@ def _build_dag() -> Any:
         tags=["newsflow"],
     ) as dag:
         wait = GCSObjectsWithPrefixExistenceSensor(
-            task_id="wait_for_dump", bucket=bucket_name, prefix=f"{s.dumps_prefix}/{{{{ ds }}}}/",
-            mode="reschedule", poke_interval=600, timeout=12 * 3600)
+            task_id="wait_for_dump",
+            bucket=bucket_name,
+            prefix=f"{s.dumps_prefix}/{{{{ ds }}}}/",
+            mode="reschedule",
+            poke_interval=600,
+            timeout=12 * 3600,
+        )
         if os.environ.get("NEWSFLOW_LAUNCH", "beam") == "flex":
             from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexTemplateOperator
 
             ingest = DataflowStartFlexTemplateOperator(
-                task_id="ingest", project_id=s.project, location=s.region,
-                body=flex_body("{{ ds }}", s, job_name="newsflow-{{ ds_nodash }}"), wait_until_finished=True)
+                task_id="ingest",
+                project_id=s.project,
+                location=s.region,
+                body=flex_body("{{ ds }}", s, job_name="newsflow-{{ ds_nodash }}"),
+                wait_until_finished=True,
+            )
         else:
             from airflow.providers.apache.beam.operators.beam import BeamRunPythonPipelineOperator
             from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
@@ -190,10 +211,18 @@ def _build_dag() -> Any:
             options = ingest_options("{{ ds }}", s)
             runner = options.pop("runner")
             ingest = BeamRunPythonPipelineOperator(
-                task_id="ingest", runner=runner, py_file="pipelines.ingest", py_options=["-m"],
+                task_id="ingest",
+                runner=runner,
+                py_file="pipelines.ingest",
+                py_options=["-m"],
                 pipeline_options=options,
-                dataflow_config=DataflowConfiguration(job_name="newsflow-{{ ds_nodash }}", project_id=s.project,
-                                                      location=s.region, wait_until_finished=True))
+                dataflow_config=DataflowConfiguration(
+                    job_name="newsflow-{{ ds_nodash }}",
+                    project_id=s.project,
+                    location=s.region,
+                    wait_until_finished=True,
+                ),
+            )
         wait >> ingest
     return dag
 

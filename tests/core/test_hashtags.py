@@ -1,4 +1,5 @@
 """Pure tests of hashtag extraction (twitter-text conformance) and normalization."""
+
 from __future__ import annotations
 
 import pathlib

@@ -1,4 +1,5 @@
 """Pure tests of document splitting and parsing: the golden seed and every case real dumps contain."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,7 +36,8 @@ def test_seed_parses_exactly(seed_bytes: bytes) -> None:
     assert _ts(doc.published_at) == dt.datetime(2024, 7, 4, 18, 3, 53)
     assert doc.collected_at == 1720111917
     assert dt.datetime.fromtimestamp(doc.collected_at, dt.timezone.utc) == dt.datetime(
-        2024, 7, 4, 16, 51, 57, tzinfo=dt.timezone.utc)
+        2024, 7, 4, 16, 51, 57, tzinfo=dt.timezone.utc
+    )
     lines = doc.text.split("\n")
     assert len(lines) == 11
     assert lines[0].startswith("Les délégations")
@@ -128,7 +130,7 @@ def test_reject_reasons(data: bytes, reason: Reason) -> None:
 def test_invalid_utf8_is_replaced_counted_and_kept(seed_bytes: bytes) -> None:
     # Latin-1 byte for 'é' in the body, as in mojibake sources.
     pos = seed_bytes.index("délégations".encode())
-    data = seed_bytes[:pos + 1] + b"\xe9" + seed_bytes[pos + 3:]
+    data = seed_bytes[: pos + 1] + b"\xe9" + seed_bytes[pos + 3 :]
     doc = parse_document(data)
     assert doc.invalid_bytes == 1
     assert doc.text.startswith("Les d\ufffdl")

@@ -1,4 +1,5 @@
 """The deployment files agree with the pipeline: Flex Template, worker package, DAG, Dataflow settings."""
+
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,7 @@ def test_metadata_parameters_are_the_pipeline_options() -> None:
             re.compile(rx)
     by_name = {p["name"]: p for p in meta["parameters"]}
     assert by_name["input"]["isOptional"] is False and by_name["output"]["isOptional"] is False
+
     # The regexes accept what the pipeline accepts and refuse what cannot work on Dataflow.
     def ok(name: str, value: str) -> bool:
         return all(re.fullmatch(rx, value) for rx in by_name[name].get("regexes", []))
@@ -116,8 +118,10 @@ def test_dockerfile_copies_existing_paths_and_points_at_them() -> None:
         if op == "ENV":
             k, v = rest.split("=", 1)
             env[k] = v.strip('"').replace("${WORKDIR}", workdir)
-    for key, expect in (("FLEX_TEMPLATE_PYTHON_PY_FILE", "pipelines/ingest.py"),
-                        ("FLEX_TEMPLATE_PYTHON_SETUP_FILE", "setup.py")):
+    for key, expect in (
+        ("FLEX_TEMPLATE_PYTHON_PY_FILE", "pipelines/ingest.py"),
+        ("FLEX_TEMPLATE_PYTHON_SETUP_FILE", "setup.py"),
+    ):
         path = env[key]
         assert path == f"{workdir}/{expect}", (key, path)
         # The file is in the image: copied itself or inside a copied folder.
@@ -154,8 +158,13 @@ def test_setup_file_sdist_ships_the_model(tmp_path: pathlib.Path) -> None:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         model = next(m for m in tar.getmembers() if m.name.endswith("newsflow/models/lid.176.ftz"))
         assert model.size == (REPO / "newsflow" / "models" / "lid.176.ftz").stat().st_size
-    for needed in ("setup.py", "newsflow/__init__.py", "newsflow/core/lang.py", "pipelines/ingest.py",
-                   "newsflow/models/NOTICE.md"):
+    for needed in (
+        "setup.py",
+        "newsflow/__init__.py",
+        "newsflow/core/lang.py",
+        "pipelines/ingest.py",
+        "newsflow/models/NOTICE.md",
+    ):
         assert needed in names, f"{needed} missing from the worker sdist"
     assert not any(n.startswith(("tests/", "benchmarks/", "deploy/")) for n in names)
 
@@ -197,8 +206,12 @@ def test_dag_command_is_the_documented_one(dag_module: ModuleType) -> None:
 
 
 def test_dag_templated_command_and_options_parse(dag_module: ModuleType) -> None:
-    s = dag_module.DailySettings(project="my-project", region="us-central1", bucket="gs://my-news-bucket/",
-                                 service_account_email="sa@my-project.iam.gserviceaccount.com")
+    s = dag_module.DailySettings(
+        project="my-project",
+        region="us-central1",
+        bucket="gs://my-news-bucket/",
+        service_account_email="sa@my-project.iam.gserviceaccount.com",
+    )
     cmd = dag_module.ingest_command("{{ ds }}", s)
     assert "--input=gs://my-news-bucket/dumps/{{ ds }}/" in cmd and "--run_id={{ ds }}" in cmd
     assert "--service_account_email=sa@my-project.iam.gserviceaccount.com" in cmd
@@ -211,8 +224,12 @@ def test_dag_templated_command_and_options_parse(dag_module: ModuleType) -> None
 
 
 def test_flex_body_matches_template_metadata(dag_module: ModuleType) -> None:
-    s = dag_module.DailySettings(project="my-project", region="us-central1", bucket="gs://my-news-bucket",
-                                 template="gs://my-news-bucket/templates/newsflow-ingest.json")
+    s = dag_module.DailySettings(
+        project="my-project",
+        region="us-central1",
+        bucket="gs://my-news-bucket",
+        template="gs://my-news-bucket/templates/newsflow-ingest.json",
+    )
     body = dag_module.flex_body(EXAMPLE_DS, s)["launchParameter"]
     meta = {p["name"]: p for p in json.loads((DEPLOY / "flex" / "metadata.json").read_text())["parameters"]}
     assert set(body["parameters"]) <= set(meta)
@@ -227,8 +244,14 @@ def test_flex_body_matches_template_metadata(dag_module: ModuleType) -> None:
 
 
 def test_settings_from_env(dag_module: ModuleType) -> None:
-    s = dag_module.settings_from_env({"NEWSFLOW_GCP_PROJECT": "proj-1", "NEWSFLOW_BUCKET": "gs://bk",
-                                      "NEWSFLOW_MAX_WORKERS": "3", "NEWSFLOW_SETUP_FILE": "/srv/newsflow/setup.py"})
+    s = dag_module.settings_from_env(
+        {
+            "NEWSFLOW_GCP_PROJECT": "proj-1",
+            "NEWSFLOW_BUCKET": "gs://bk",
+            "NEWSFLOW_MAX_WORKERS": "3",
+            "NEWSFLOW_SETUP_FILE": "/srv/newsflow/setup.py",
+        }
+    )
     cmd = dag_module.ingest_command(EXAMPLE_DS, s)
     assert "--project=proj-1" in cmd and "--max_num_workers=3" in cmd
     assert "--setup_file=/srv/newsflow/setup.py" in cmd and "--output=gs://bk/news" in cmd
@@ -238,10 +261,18 @@ def test_settings_from_env(dag_module: ModuleType) -> None:
 # ---------------------------------------------------------------------------- local runner guard
 
 
-def test_multi_threading_with_several_workers_is_refused(capsys: pytest.CaptureFixture[str],
-                                                         tmp_path: pathlib.Path) -> None:
-    status = main(["--output", str(tmp_path / "out"), "--direct_num_workers=2",
-                   "--direct_running_mode=multi_threading", "--quiet"])
+def test_multi_threading_with_several_workers_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    status = main(
+        [
+            "--output",
+            str(tmp_path / "out"),
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_threading",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert len(err.splitlines()) == 1, err
@@ -257,8 +288,18 @@ def test_dataflow_yaml_has_the_required_settings(flags_module: ModuleType) -> No
     data = yaml.safe_load((REPO / "configs" / "dataflow.yaml").read_text())
     assert set(data) == {"dataflow"}
     opts = data["dataflow"]
-    required = {"runner", "project", "region", "temp_location", "staging_location", "setup_file", "machine_type",
-                "max_num_workers", "service_account_email", "sdk_container_image"}
+    required = {
+        "runner",
+        "project",
+        "region",
+        "temp_location",
+        "staging_location",
+        "setup_file",
+        "machine_type",
+        "max_num_workers",
+        "service_account_email",
+        "sdk_container_image",
+    }
     assert required <= set(opts), required - set(opts)
     assert set(flags_module.REQUIRED_KEYS) <= set(opts)
     assert opts["runner"] == "DataflowRunner" and opts["setup_file"] == "./setup.py"
@@ -288,14 +329,25 @@ def test_dataflow_flags_print_parsable_beam_flags(flags_module: ModuleType, caps
     assert flags_module.main([path]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "FILL_IN" in err
-    assert flags_module.to_flags({**{k: "x" for k in flags_module.REQUIRED_KEYS}, "labels": ["a=b", "c=d"],
-                                  "use_public_ips": False, "x": True, "y": None}) == [
-        *[f"--{k}=x" for k in flags_module.REQUIRED_KEYS], "--labels=a=b", "--labels=c=d", "--x"]
+    assert flags_module.to_flags(
+        {
+            **{k: "x" for k in flags_module.REQUIRED_KEYS},
+            "labels": ["a=b", "c=d"],
+            "use_public_ips": False,
+            "x": True,
+            "y": None,
+        }
+    ) == [*[f"--{k}=x" for k in flags_module.REQUIRED_KEYS], "--labels=a=b", "--labels=c=d", "--x"]
 
 
 def test_readme_and_docs_name_the_deploy_files() -> None:
     text = (REPO / "deploy" / "README.md").read_text() + (REPO / "docs" / "running.md").read_text()
-    for path in ("deploy/flex/Dockerfile", "deploy/flex/metadata.json", "deploy/airflow/newsflow_daily.py",
-                 "configs/dataflow.yaml", "deploy/dataflow_flags.py"):
+    for path in (
+        "deploy/flex/Dockerfile",
+        "deploy/flex/metadata.json",
+        "deploy/airflow/newsflow_daily.py",
+        "configs/dataflow.yaml",
+        "deploy/dataflow_flags.py",
+    ):
         assert path in text, path
         assert (REPO / path).exists(), path

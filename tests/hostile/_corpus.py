@@ -1,4 +1,5 @@
 """Real documents for the hostile tests: the golden seed and a few MasakhaNEWS articles (read by path)."""
+
 from __future__ import annotations
 
 import csv
@@ -9,8 +10,9 @@ __all__ = ["masakhane_documents"]
 csv.field_size_limit(1 << 24)
 
 
-def masakhane_documents(shared_dir: pathlib.Path, langs: tuple[str, ...] = ("eng", "fra", "hau"),
-                        per_lang: int = 2) -> list[bytes]:
+def masakhane_documents(
+    shared_dir: pathlib.Path, langs: tuple[str, ...] = ("eng", "fra", "hau"), per_lang: int = 2
+) -> list[bytes]:
     """A few articles of the shared MasakhaNEWS dev splits, written as dump documents."""
     docs = []
     for n, lang in enumerate(langs):

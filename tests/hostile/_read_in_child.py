@@ -6,6 +6,7 @@ so that a huge line never exists on disk.  Prints one JSON object: per job, coun
 and the first items read; and the process's peak RSS in KiB (one read at a time, so the peak
 is that of the worst read).
 """
+
 from __future__ import annotations
 
 import io
@@ -61,8 +62,15 @@ def _run(path: str, name: str, cfg: ReadConfig) -> dict:
         if isinstance(it, ReadFailure):
             items.append({"reason": it.reason.value, "source_path": it.source_path, "doc_index": it.doc_index})
         else:
-            items.append({"reason": None, "source_path": it.source_path, "doc_index": it.chunk.doc_index,
-                          "size": it.chunk.size, "kept_bytes": len(it.chunk.data)})
+            items.append(
+                {
+                    "reason": None,
+                    "source_path": it.source_path,
+                    "doc_index": it.chunk.doc_index,
+                    "size": it.chunk.size,
+                    "kept_bytes": len(it.chunk.data),
+                }
+            )
     counts: dict[str, int] = {}
     for it in items:
         counts[it["reason"] or "doc"] = counts.get(it["reason"] or "doc", 0) + 1

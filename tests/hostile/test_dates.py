@@ -5,6 +5,7 @@ is ``implausible_date``; a header that cannot exist (month 13) is ``bad_timestam
 header in the future but inside the range is kept; a trailer is 9 to 11 ASCII digits and
 is kept as written, even years before the header, because it is the collector's own clock.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,10 @@ def _seconds(*args: int) -> int:
     return int((dt.datetime(*args) - EPOCH).total_seconds())
 
 
-@pytest.mark.parametrize("header", ["0001-01-01 00:00:00", "1799-12-31 23:59:59", "2201-01-01 00:00:00",
-                                    "9999-12-31 23:59:59", "0000-01-01 00:00:00"])
+@pytest.mark.parametrize(
+    "header",
+    ["0001-01-01 00:00:00", "1799-12-31 23:59:59", "2201-01-01 00:00:00", "9999-12-31 23:59:59", "0000-01-01 00:00:00"],
+)
 def test_years_outside_the_range_are_implausible(header: str) -> None:
     with pytest.raises(ParseError) as e:
         parse_document(_doc(header))
@@ -38,8 +41,9 @@ def test_years_outside_the_range_are_implausible(header: str) -> None:
     assert e.value.reason is (Reason.BAD_TIMESTAMP if header.startswith("0000") else Reason.IMPLAUSIBLE_DATE)
 
 
-@pytest.mark.parametrize(("header", "when"), [("1800-01-01 00:00:00", (1800, 1, 1)),
-                                              ("2200-12-31 23:59:59", (2200, 12, 31, 23, 59, 59))])
+@pytest.mark.parametrize(
+    ("header", "when"), [("1800-01-01 00:00:00", (1800, 1, 1)), ("2200-12-31 23:59:59", (2200, 12, 31, 23, 59, 59))]
+)
 def test_range_edges_are_kept_and_partitioned(header: str, when: tuple) -> None:
     parsed = parse_document(_doc(header))
     assert parsed.published_at == _seconds(*when)
@@ -55,8 +59,17 @@ def test_the_range_is_a_setting() -> None:
     assert date_partition(got.published_at) == "9999-12-31"
 
 
-@pytest.mark.parametrize("header", ["2024-13-01 00:00:00", "2024-02-30 00:00:00", "2023-02-29 12:00:00",
-                                    "2024-07-05 24:00:00", "2024-07-05 23:60:00", "2024-07-05 23:59:60"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "2024-13-01 00:00:00",
+        "2024-02-30 00:00:00",
+        "2023-02-29 12:00:00",
+        "2024-07-05 24:00:00",
+        "2024-07-05 23:60:00",
+        "2024-07-05 23:59:60",
+    ],
+)
 def test_impossible_times_are_bad_timestamps(header: str) -> None:
     with pytest.raises(ParseError) as e:
         parse_document(_doc(header))
@@ -75,12 +88,15 @@ def test_a_trailer_years_before_the_header_is_kept_as_written() -> None:
     assert parsed.text == "A body line."
 
 
-@pytest.mark.parametrize(("trailer", "collected"), [
-    ("172011191", 172_011_191),  # 9 digits: 1975
-    ("1720111917", 1_720_111_917),  # 10 digits: 2024
-    ("17201119170", 17_201_119_170),  # 11 digits: year 2515, still a trailer by the format
-    ("000000000", 0),
-])
+@pytest.mark.parametrize(
+    ("trailer", "collected"),
+    [
+        ("172011191", 172_011_191),  # 9 digits: 1975
+        ("1720111917", 1_720_111_917),  # 10 digits: 2024
+        ("17201119170", 17_201_119_170),  # 11 digits: year 2515, still a trailer by the format
+        ("000000000", 0),
+    ],
+)
 def test_trailers_of_nine_to_eleven_digits(trailer: str, collected: int) -> None:
     parsed = parse_document(_doc("2024-07-05 10:00:00", trailer))
     assert parsed.collected_at == collected and parsed.text == "A body line."
@@ -94,10 +110,24 @@ def test_other_numbers_stay_in_the_body(line: str) -> None:
 
 def test_extreme_times_fit_the_parquet_columns() -> None:
     """The widest header range and the largest trailer are representable in the docs table."""
-    rows = [make_doc(doc_id="a", source_path="p", doc_index=0, published_at=_seconds(1, 1, 1),
-                     collected_at=99_999_999_999, text="t"),
-            make_doc(doc_id="b", source_path="p", doc_index=1, published_at=_seconds(9999, 12, 31, 23, 59, 59),
-                     collected_at=0, text="t")]
+    rows = [
+        make_doc(
+            doc_id="a",
+            source_path="p",
+            doc_index=0,
+            published_at=_seconds(1, 1, 1),
+            collected_at=99_999_999_999,
+            text="t",
+        ),
+        make_doc(
+            doc_id="b",
+            source_path="p",
+            doc_index=1,
+            published_at=_seconds(9999, 12, 31, 23, 59, 59),
+            collected_at=0,
+            text="t",
+        ),
+    ]
     table = rows_to_table(rows, DOCS_SCHEMA)
     assert table.column("published_at").type == pa.timestamp("ms")
     assert table.column("published_at").to_pylist()[0] == dt.datetime(1, 1, 1)

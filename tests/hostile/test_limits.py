@@ -5,6 +5,7 @@ reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the peak RSS of that read alon
 bombs are made from repeated compressed frames or a streamed deflate, so a bomb that
 expands to 1 GiB costs about a megabyte on disk and never exists uncompressed.
 """
+
 from __future__ import annotations
 
 import bz2
@@ -52,8 +53,9 @@ def read_in_child(jobs: list[tuple[str, str, dict]], cwd: pathlib.Path, tmp: pat
     Returns each read's outcome counts and first items, and the child's peak RSS in KiB.
     """
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp)}
-    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(jobs)], capture_output=True,
-                          text=True, cwd=cwd, env=env, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(jobs)], capture_output=True, text=True, cwd=cwd, env=env, check=True
+    )
     outer = json.loads(proc.stdout)
     assert outer["rc"] == 0, outer["stderr"]
     result = json.loads(outer["stdout"])
@@ -108,8 +110,29 @@ def _zip_bomb(total: int, declared: int | None = None) -> bytes:
     size = len(HEADER) + total if declared is None else declared
     name = b"m.txt"
     local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(data), size, len(name), 0) + name
-    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(data), size, len(name), 0, 0,
-                          0, 0, 0o100644 << 16, 0) + name
+    central = (
+        struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            8,
+            0,
+            0,
+            crc,
+            len(data),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0o100644 << 16,
+            0,
+        )
+        + name
+    )
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(data), 0)
     return local + data + central + end
 
@@ -119,8 +142,11 @@ def _tar_gz_bomb(total: int) -> bytes:
     ti = tarfile.TarInfo("inner/m.txt")
     ti.size = total
     first = ti.tobuf(tarfile.USTAR_FORMAT) + HEADER + b"a" * (MiB - len(HEADER))
-    return (gzip.compress(first, mtime=0) + gzip.compress(b"a" * MiB, 9, mtime=0) * (total // MiB - 1)
-            + gzip.compress(b"\x00" * 1024, mtime=0))
+    return (
+        gzip.compress(first, mtime=0)
+        + gzip.compress(b"a" * MiB, 9, mtime=0) * (total // MiB - 1)
+        + gzip.compress(b"\x00" * 1024, mtime=0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +202,15 @@ def test_gibibyte_lines_streamed_to_the_end_stay_bounded(bombs, sandbox) -> None
     assert results[1]["items"] == [{**whole, "source_path": "bomb.zip!m.txt"}]
     liar = results[2]["items"]  # declares 4 KiB: cut there, never decompressed further
     assert liar[-1]["reason"] in ("unreadable", "decompression_bomb") and all(i.get("size", 0) <= 4096 for i in liar)
-    assert results[3]["items"] == [{"reason": None, "source_path": "line.txt", "doc_index": 0,
-                                    "size": len(HEADER) + 300 * MiB, "kept_bytes": 4 * MiB}]
+    assert results[3]["items"] == [
+        {
+            "reason": None,
+            "source_path": "line.txt",
+            "doc_index": 0,
+            "size": len(HEADER) + 300 * MiB,
+            "kept_bytes": 4 * MiB,
+        }
+    ]
     assert peak_kib < RSS_BOUND_KIB
 
 
@@ -228,7 +261,8 @@ def test_zip_member_flood_stops_at_the_limit() -> None:
     items = list(read_source("many.zip", lambda: io.BytesIO(buf.getvalue()), ReadConfig(max_members=100)))
     assert sum(isinstance(x, SourceDoc) for x in items) == 100
     assert [(x.reason, x.source_path) for x in items if isinstance(x, ReadFailure)] == [
-        (Reason.TOO_MANY_MEMBERS, "many.zip")]
+        (Reason.TOO_MANY_MEMBERS, "many.zip")
+    ]
 
 
 def _tar_with(entries: list[tuple[str, bytes, bytes]]) -> bytes:
@@ -258,47 +292,97 @@ def _zip_with(entries: list[tuple[str, int, bytes]]) -> bytes:
 
 
 def _outcomes(name: str, blob: bytes) -> list[tuple[str, str]]:
-    return [(x.source_path, "doc" if isinstance(x, SourceDoc) else x.reason.value)
-            for x in read_source(name, lambda: io.BytesIO(blob), ReadConfig())]
+    return [
+        (x.source_path, "doc" if isinstance(x, SourceDoc) else x.reason.value)
+        for x in read_source(name, lambda: io.BytesIO(blob), ReadConfig())
+    ]
 
 
 def test_odd_tar_members_are_unsupported_and_the_rest_is_read() -> None:
-    blob = _tar_with([("blk", tarfile.BLKTYPE, b""), ("fifo", tarfile.FIFOTYPE, b""), ("chr", tarfile.CHRTYPE, b""),
-                      ("ok.txt", tarfile.REGTYPE, DOC), ("sym", tarfile.SYMTYPE, b""), ("hard", tarfile.LNKTYPE, b"")])
+    blob = _tar_with(
+        [
+            ("blk", tarfile.BLKTYPE, b""),
+            ("fifo", tarfile.FIFOTYPE, b""),
+            ("chr", tarfile.CHRTYPE, b""),
+            ("ok.txt", tarfile.REGTYPE, DOC),
+            ("sym", tarfile.SYMTYPE, b""),
+            ("hard", tarfile.LNKTYPE, b""),
+        ]
+    )
     assert _outcomes("t.tar", blob) == [
-        ("t.tar!blk", "unsupported_member"), ("t.tar!fifo", "unsupported_member"),
-        ("t.tar!chr", "unsupported_member"), ("t.tar!ok.txt", "doc"),
-        ("t.tar!sym", "unsupported_member"), ("t.tar!hard", "unsupported_member")]
+        ("t.tar!blk", "unsupported_member"),
+        ("t.tar!fifo", "unsupported_member"),
+        ("t.tar!chr", "unsupported_member"),
+        ("t.tar!ok.txt", "doc"),
+        ("t.tar!sym", "unsupported_member"),
+        ("t.tar!hard", "unsupported_member"),
+    ]
 
 
 def test_zip_symlink_and_device_members_are_unsupported() -> None:
-    blob = _zip_with([("link.txt", 0o120777, b"../../etc/passwd"), ("dev", 0o020644, b""),
-                      ("fifo", 0o010644, b""), ("ok.txt", 0o100644, DOC), ("plain.txt", 0, DOC)])
+    blob = _zip_with(
+        [
+            ("link.txt", 0o120777, b"../../etc/passwd"),
+            ("dev", 0o020644, b""),
+            ("fifo", 0o010644, b""),
+            ("ok.txt", 0o100644, DOC),
+            ("plain.txt", 0, DOC),
+        ]
+    )
     assert _outcomes("z.zip", blob) == [
-        ("z.zip!link.txt", "unsupported_member"), ("z.zip!dev", "unsupported_member"),
-        ("z.zip!fifo", "unsupported_member"), ("z.zip!ok.txt", "doc"), ("z.zip!plain.txt", "doc")]
+        ("z.zip!link.txt", "unsupported_member"),
+        ("z.zip!dev", "unsupported_member"),
+        ("z.zip!fifo", "unsupported_member"),
+        ("z.zip!ok.txt", "doc"),
+        ("z.zip!plain.txt", "doc"),
+    ]
 
 
-NESTED = ["inner.tar", "inner.tar.gz", "inner.tgz", "inner.zip", "INNER.ZIP", "inner.tar.zst", "inner.tar.bz2",
-          "inner.tar.xz"]
+NESTED = [
+    "inner.tar",
+    "inner.tar.gz",
+    "inner.tgz",
+    "inner.zip",
+    "INNER.ZIP",
+    "inner.tar.zst",
+    "inner.tar.bz2",
+    "inner.tar.xz",
+]
 
 
 @pytest.mark.parametrize("inner", NESTED)
 def test_nested_archives_are_rejected_in_tar_and_zip(inner: str) -> None:
     assert _outcomes("o.tar", _tar_with([(inner, tarfile.REGTYPE, b"data"), ("ok.txt", tarfile.REGTYPE, DOC)])) == [
-        (f"o.tar!{inner}", "nested_archive"), ("o.tar!ok.txt", "doc")]
+        (f"o.tar!{inner}", "nested_archive"),
+        ("o.tar!ok.txt", "doc"),
+    ]
     assert _outcomes("o.zip", _zip_with([(inner, 0o100644, b"data"), ("ok.txt", 0o100644, DOC)])) == [
-        (f"o.zip!{inner}", "nested_archive"), ("o.zip!ok.txt", "doc")]
+        (f"o.zip!{inner}", "nested_archive"),
+        ("o.zip!ok.txt", "doc"),
+    ]
 
 
 def test_compressed_members_are_read_not_treated_as_archives() -> None:
-    blob = _tar_with([("a.txt.gz", tarfile.REGTYPE, gzip.compress(DOC)), ("b.txt.bz2", tarfile.REGTYPE,
-                                                                          bz2.compress(DOC))])
+    blob = _tar_with(
+        [("a.txt.gz", tarfile.REGTYPE, gzip.compress(DOC)), ("b.txt.bz2", tarfile.REGTYPE, bz2.compress(DOC))]
+    )
     assert _outcomes("o.tar", blob) == [("o.tar!a.txt.gz", "doc"), ("o.tar!b.txt.bz2", "doc")]
 
 
-UNSAFE = ["../x.txt", "/etc/x.txt", "a/../../x.txt", "..", "a/..", "C:/x.txt", "C:\\x.txt", "c:x.txt",
-          "..\\..\\x.txt", "a\\..\\..\\x.txt", "\\\\server\\share\\x.txt", "//host/x.txt"]
+UNSAFE = [
+    "../x.txt",
+    "/etc/x.txt",
+    "a/../../x.txt",
+    "..",
+    "a/..",
+    "C:/x.txt",
+    "C:\\x.txt",
+    "c:x.txt",
+    "..\\..\\x.txt",
+    "a\\..\\..\\x.txt",
+    "\\\\server\\share\\x.txt",
+    "//host/x.txt",
+]
 
 
 @pytest.mark.parametrize("bad", UNSAFE)

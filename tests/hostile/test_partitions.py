@@ -1,4 +1,5 @@
 """Partition values from data and models can never make a path outside the output or a bad Hive folder."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,46 @@ SAFE_LANG = re.compile(r"[A-Za-z0-9_-]{1,32}")
 SAFE_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 HOSTILE_LANGS = [
-    "../../x", "/", "=", "a=b", "fr\x00", "\x00", "x" * 10_000, "", " ", "fr ", " fr", "fr/..", "..", ".",
-    "fr\\..\\..", "\u0440\u0443", "fr\u200b", "\uff46\uff52", "\u0192r", "fr\u0301", "f\u0433", "en%2F..", "%2e%2e",
-    "fr\n", "fr\r\n", "en\t", "en-US/../../x", "en-" + "a" * 40, "und/../docs", "C:", "fr:", "*", "?", "fr*",
-    None, 12, 1.5, ["fr"], b"fr", "\ud800",
+    "../../x",
+    "/",
+    "=",
+    "a=b",
+    "fr\x00",
+    "\x00",
+    "x" * 10_000,
+    "",
+    " ",
+    "fr ",
+    " fr",
+    "fr/..",
+    "..",
+    ".",
+    "fr\\..\\..",
+    "\u0440\u0443",
+    "fr\u200b",
+    "\uff46\uff52",
+    "\u0192r",
+    "fr\u0301",
+    "f\u0433",
+    "en%2F..",
+    "%2e%2e",
+    "fr\n",
+    "fr\r\n",
+    "en\t",
+    "en-US/../../x",
+    "en-" + "a" * 40,
+    "und/../docs",
+    "C:",
+    "fr:",
+    "*",
+    "?",
+    "fr*",
+    None,
+    12,
+    1.5,
+    ["fr"],
+    b"fr",
+    "\ud800",
 ]
 
 
@@ -70,13 +107,27 @@ def test_hostile_langs_end_to_end_land_under_safe_partitions(tmp_path) -> None:
     out = tmp_path / "out"
     langs = [v for v in HOSTILE_LANGS if isinstance(v, str) and v not in ("fr\n", "fr\r\n", "\ud800")]
     langs += ["fr", "pcm", "zh-Hant"]
-    docs = [make_doc(doc_id=f"{i:032x}", source_path=f"f{i}.txt", doc_index=0, published_at=DAY + i * 86_400 * 40,
-                     text=f"text {i}", lang=lang, lang_score=0.5) for i, lang in enumerate(langs)]
+    docs = [
+        make_doc(
+            doc_id=f"{i:032x}",
+            source_path=f"f{i}.txt",
+            doc_index=0,
+            published_at=DAY + i * 86_400 * 40,
+            text=f"text {i}",
+            lang=lang,
+            lang_score=0.5,
+        )
+        for i, lang in enumerate(langs)
+    ]
     with TestPipeline() as p:
-        tables = {"docs": p | "D" >> beam.Create(docs), "rejects": p | "R" >> beam.Create([]),
-                  "duplicates": p | "U" >> beam.Create([])}
-        _ = tables | WriteTables(str(out), OutputConfig(), read_count=p | "N" >> beam.Create([len(docs)]),
-                                 run_id="hostile")
+        tables = {
+            "docs": p | "D" >> beam.Create(docs),
+            "rejects": p | "R" >> beam.Create([]),
+            "duplicates": p | "U" >> beam.Create([]),
+        }
+        _ = tables | WriteTables(
+            str(out), OutputConfig(), read_count=p | "N" >> beam.Create([len(docs)]), run_id="hostile"
+        )
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out"]  # nothing beside the output folder
     files = [f for f in out.rglob("*") if f.is_file()]
     data = [f for f in files if f.suffix == ".parquet"]
@@ -99,13 +150,17 @@ def test_hostile_langs_end_to_end_land_under_safe_partitions(tmp_path) -> None:
 
 
 def _write_langs(out, langs: list[str]) -> dict:
-    docs = [make_doc(doc_id=f"{i:032x}", source_path=f"f{i}.txt", doc_index=0, published_at=DAY, text=f"t{i}",
-                     lang=lang) for i, lang in enumerate(langs)]
+    docs = [
+        make_doc(doc_id=f"{i:032x}", source_path=f"f{i}.txt", doc_index=0, published_at=DAY, text=f"t{i}", lang=lang)
+        for i, lang in enumerate(langs)
+    ]
     with TestPipeline() as p:
-        tables = {"docs": p | "D" >> beam.Create(docs), "rejects": p | "R" >> beam.Create([]),
-                  "duplicates": p | "U" >> beam.Create([])}
-        _ = tables | WriteTables(str(out), OutputConfig(), read_count=p | "N" >> beam.Create([len(docs)]),
-                                 run_id="m")
+        tables = {
+            "docs": p | "D" >> beam.Create(docs),
+            "rejects": p | "R" >> beam.Create([]),
+            "duplicates": p | "U" >> beam.Create([]),
+        }
+        _ = tables | WriteTables(str(out), OutputConfig(), read_count=p | "N" >> beam.Create([len(docs)]), run_id="m")
     return json.loads((out / "_manifest.json").read_text())
 
 

@@ -5,6 +5,7 @@ the input (minus a BOM and blank lines before the first header), every document 
 parses or raises :class:`ParseError` with a :class:`Reason`, and ``read_source`` yields
 documents and reason-coded failures that cover the input, whatever the container.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -39,16 +40,33 @@ _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 
 # Lines that look like the format, mixed with noise, so that documents and edge cases are frequent.
 _LINES = st.one_of(
-    st.sampled_from([
-        b"2024-07-04 18:03:53", b"\xef\xbb\xbf2024-07-05 10:00:00", b"2024-13-40 25:61:61", b"0001-01-01 00:00:00",
-        b"9999-12-31 23:59:59", b"2024-07-04 18:03:53   ", b"#a #b", b"#", b"1720111917", b"17201119170",
-        b"172011191", b"", b"   ", b"\r", b"\x00\x01\x02", b"\xff\xfe", b"text \xe2\x80\xa8 more",
-    ]),
+    st.sampled_from(
+        [
+            b"2024-07-04 18:03:53",
+            b"\xef\xbb\xbf2024-07-05 10:00:00",
+            b"2024-13-40 25:61:61",
+            b"0001-01-01 00:00:00",
+            b"9999-12-31 23:59:59",
+            b"2024-07-04 18:03:53   ",
+            b"#a #b",
+            b"#",
+            b"1720111917",
+            b"17201119170",
+            b"172011191",
+            b"",
+            b"   ",
+            b"\r",
+            b"\x00\x01\x02",
+            b"\xff\xfe",
+            b"text \xe2\x80\xa8 more",
+        ]
+    ),
     st.binary(max_size=80),
     st.text(max_size=60).map(lambda s: s.encode("utf-8", "surrogatepass")),
 )
 _DOCUMENT_BYTES = st.lists(_LINES, max_size=25).flatmap(
-    lambda lines: st.sampled_from([b"\n", b"\r\n"]).map(lambda nl: nl.join(lines)))
+    lambda lines: st.sampled_from([b"\n", b"\r\n"]).map(lambda nl: nl.join(lines))
+)
 _ANY_BYTES = st.one_of(st.binary(max_size=600), _DOCUMENT_BYTES)
 
 
@@ -70,8 +88,13 @@ def _outcome(chunk, cfg: ParseConfig | None = None) -> str:
     if chunk.truncated:
         return Reason.TOO_LARGE.value
     try:
-        parsed = parse_document(chunk.data, timezone=cfg.timezone, min_year=cfg.min_year, max_year=cfg.max_year,
-                                max_control_ratio=cfg.max_control_ratio)
+        parsed = parse_document(
+            chunk.data,
+            timezone=cfg.timezone,
+            min_year=cfg.min_year,
+            max_year=cfg.max_year,
+            max_control_ratio=cfg.max_control_ratio,
+        )
     except ParseError as e:
         assert isinstance(e.reason, Reason), e
         return e.reason.value
@@ -86,7 +109,7 @@ def _check_split(data: bytes, max_doc_bytes: int) -> list:
     assert sum(c.size for c in chunks) == len(kept)  # every byte is in exactly one document
     offset = 0
     for c in chunks:
-        whole = kept[offset: offset + c.size]
+        whole = kept[offset : offset + c.size]
         offset += c.size
         assert whole.startswith(c.data)  # a document's data is its own bytes, cut only when too large
         assert (len(c.data) == c.size) != c.truncated
@@ -131,7 +154,7 @@ def _mutations(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
         if how == "splice":
             return data[:pos] + noise + data[pos:]
         if how == "flip":
-            return data[:pos] + bytes([flip]) + data[pos + 1:]
+            return data[:pos] + bytes([flip]) + data[pos + 1 :]
         if how == "drop_line":
             lines = data.split(b"\n")
             del lines[cut % len(lines)]
@@ -142,7 +165,10 @@ def _mutations(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
 
     return st.tuples(
         st.lists(st.sampled_from(seeds), min_size=1, max_size=4),
-        st.integers(0, 1 << 20), st.integers(0, 1 << 20), st.binary(max_size=40), st.integers(0, 255),
+        st.integers(0, 1 << 20),
+        st.integers(0, 1 << 20),
+        st.binary(max_size=40),
+        st.integers(0, 255),
         st.sampled_from(["truncate", "splice", "flip", "drop_line", "crlf", "rotate"]),
     ).map(mutate)
 
@@ -208,8 +234,10 @@ def test_read_source_yields_what_the_splitter_finds(data: bytes, kind: str) -> N
 
 
 @_SETTINGS
-@given(blob=st.binary(max_size=2000), kind=st.sampled_from(["f.txt.gz", "f.tar.gz", "f.tar", "f.zip", "f.txt.bz2",
-                                                            "f.txt.xz", "f.tgz"]))
+@given(
+    blob=st.binary(max_size=2000),
+    kind=st.sampled_from(["f.txt.gz", "f.tar.gz", "f.tar", "f.zip", "f.txt.bz2", "f.txt.xz", "f.tgz"]),
+)
 @example(blob=b"PK\x05\x06" + b"\x00" * 18, kind="f.zip")
 @example(blob=b"\x1f\x8b\x08\x00" + b"\x00" * 6, kind="f.txt.gz")
 def test_garbage_containers_become_failures_not_exceptions(blob: bytes, kind: str) -> None:
@@ -228,9 +256,15 @@ def _zip_with(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("name", "blob"), [
-    ("c.txt.zst", b"\x00not zstd"), ("c.tar.zst", b"\x00not zstd"), ("c.zip", _zip_with("m.txt.zst", b"not zstd")),
-], ids=["txt.zst", "tar.zst", "zst-member"])
+@pytest.mark.parametrize(
+    ("name", "blob"),
+    [
+        ("c.txt.zst", b"\x00not zstd"),
+        ("c.tar.zst", b"\x00not zstd"),
+        ("c.zip", _zip_with("m.txt.zst", b"not zstd")),
+    ],
+    ids=["txt.zst", "tar.zst", "zst-member"],
+)
 def test_corrupt_zstd_is_a_failure_not_an_exception(name: str, blob: bytes) -> None:
     items = list(read_source(name, lambda: io.BytesIO(blob), ReadConfig()))
     assert [f.reason for f in items] in ([Reason.UNREADABLE], [Reason.CORRUPT_ARCHIVE])
@@ -252,9 +286,15 @@ def _empty_zip() -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("name", "blob"), [
-    ("e.tar.gz", _empty_tar("w:gz")), ("e.tar", _empty_tar("w", with_dir=True)), ("e.zip", _empty_zip()),
-], ids=["tar.gz", "tar-only-folders", "zip"])
+@pytest.mark.parametrize(
+    ("name", "blob"),
+    [
+        ("e.tar.gz", _empty_tar("w:gz")),
+        ("e.tar", _empty_tar("w", with_dir=True)),
+        ("e.zip", _empty_zip()),
+    ],
+    ids=["tar.gz", "tar-only-folders", "zip"],
+)
 def test_empty_archives_are_accounted_for(name: str, blob: bytes) -> None:
     items = list(read_source(name, lambda: io.BytesIO(blob), ReadConfig()))
     assert [(f.source_path, f.reason) for f in items] == [(name, Reason.EMPTY_FILE)]
@@ -279,8 +319,9 @@ def test_truncated_containers_keep_what_was_read(data: bytes, cut: int, kind: st
 @given(data=_ANY_BYTES)
 def test_split_raw_doc_never_raises(data: bytes) -> None:
     for c in split_documents(io.BytesIO(data), 256):
-        kind, row = split_raw_doc({"source_path": "p", "doc_index": c.doc_index, "data": c.data, "size": c.size},
-                                  ParseConfig())
+        kind, row = split_raw_doc(
+            {"source_path": "p", "doc_index": c.doc_index, "data": c.data, "size": c.size}, ParseConfig()
+        )
         assert kind in ("doc", "reject")
         assert kind == "doc" or row["reason"] in {r.value for r in Reason}
 

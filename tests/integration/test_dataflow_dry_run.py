@@ -5,6 +5,7 @@ pipeline proto and submits nothing (no credentials, no network). The translation
 a subprocess with a timeout: an invalid bucket name or a template option makes Beam try to
 reach GCS and hang, and that must fail the test instead of blocking CI.
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,8 +75,14 @@ def dataflow_proto(tmp_path_factory: pytest.TempPathFactory) -> beam_runner_api_
     out = tmp_path_factory.mktemp("dryrun") / "pipeline.pb"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     try:
-        proc = subprocess.run([sys.executable, "-c", _TRANSLATE, str(out)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-c", _TRANSLATE, str(out)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"Dataflow dry-run translation did not finish in {TIMEOUT_S} s (is it trying to reach GCS?)")
     assert proc.returncode == 0, f"dry-run translation failed:\n{proc.stderr[-4000:]}"
@@ -147,8 +154,12 @@ def test_dataflow_translation_holds_every_newsflow_transform(dataflow_proto: bea
 def test_dataflow_graph_has_no_local_paths(dataflow_proto: beam_runner_api_pb2.Pipeline) -> None:
     comps = dataflow_proto.components
     found = []
-    for kind, items in (("transform", comps.transforms), ("pcollection", comps.pcollections),
-                        ("coder", comps.coders), ("windowing", comps.windowing_strategies)):
+    for kind, items in (
+        ("transform", comps.transforms),
+        ("pcollection", comps.pcollections),
+        ("coder", comps.coders),
+        ("windowing", comps.windowing_strategies),
+    ):
         for key, item in items.items():
             blob = b"\0".join(_blobs(item))
             for mark in _local_markers():
@@ -158,14 +169,14 @@ def test_dataflow_graph_has_no_local_paths(dataflow_proto: beam_runner_api_pb2.P
     assert not found, "local paths baked into the graph:\n" + "\n".join(sorted(set(found))[:20])
 
 
-def test_dataflow_environment_only_references_staged_artifacts(
-        dataflow_proto: beam_runner_api_pb2.Pipeline) -> None:
+def test_dataflow_environment_only_references_staged_artifacts(dataflow_proto: beam_runner_api_pb2.Pipeline) -> None:
     """Local files named by the environment are Beam's staging inputs (uploaded at submit), nothing else."""
     for env_id, env in dataflow_proto.components.environments.items():
         for dep in env.dependencies:
             if dep.type_urn == common_urns.artifact_types.FILE.urn:
                 assert dep.role_urn == common_urns.artifact_roles.STAGING_TO.urn, (
-                    f"environment {env_id} depends on a local file that is not staged: {dep}")
+                    f"environment {env_id} depends on a local file that is not staged: {dep}"
+                )
 
 
 def test_dofns_unpickle_without_open_files(dataflow_proto: beam_runner_api_pb2.Pipeline) -> None:
@@ -183,18 +194,30 @@ def test_dofns_unpickle_without_open_files(dataflow_proto: beam_runner_api_pb2.P
         assert b"_file_reconstructor" not in raw, f"{t.unique_name} pickles an open file"
         pickler.loads(fn.payload)
         loaded += 1
-    newsflow_steps = [t.unique_name for t in dataflow_proto.components.transforms.values()
-                      if t.spec.urn == common_urns.primitives.PAR_DO.urn
-                      and t.unique_name.split("/")[0] in NEWSFLOW_TRANSFORMS]
+    newsflow_steps = [
+        t.unique_name
+        for t in dataflow_proto.components.transforms.values()
+        if t.spec.urn == common_urns.primitives.PAR_DO.urn and t.unique_name.split("/")[0] in NEWSFLOW_TRANSFORMS
+    ]
     assert len(newsflow_steps) >= len(NEWSFLOW_TRANSFORMS)
     assert loaded >= len(newsflow_steps)
 
 
 def test_the_ingest_command_itself_dry_runs_offline() -> None:
     """``python -m pipelines.ingest ... --runner=DataflowRunner --dry_run=True`` translates without GCS access."""
-    cmd = [sys.executable, "-m", "pipelines.ingest", f"--input={BUCKET}/dumps/2024-07-05/", f"--output={BUCKET}/news",
-           "--runner=DataflowRunner", "--dry_run=True", "--project=newsflow-dry-run", "--region=us-central1",
-           f"--temp_location={BUCKET}/tmp", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.ingest",
+        f"--input={BUCKET}/dumps/2024-07-05/",
+        f"--output={BUCKET}/news",
+        "--runner=DataflowRunner",
+        "--dry_run=True",
+        "--project=newsflow-dry-run",
+        "--region=us-central1",
+        f"--temp_location={BUCKET}/tmp",
+        "--quiet",
+    ]
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:

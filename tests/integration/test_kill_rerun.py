@@ -6,6 +6,7 @@ fixed time and at the moment its hidden temporary folder appears.  After each ki
 or only complete Parquet files; a rerun with ``--output_mode=overwrite`` then gives
 exactly the rows of an uninterrupted run, and the input tree is never written to.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,16 @@ def corpus(tmp_path_factory, shared_dir) -> pathlib.Path:
 
 
 def _args(corpus: pathlib.Path, out: pathlib.Path, *extra: str) -> list[str]:
-    return ["--input", str(corpus / "gen" / "dump"), "--output", str(out), "--config", str(corpus / "fast.yaml"),
-            "--quiet", *extra]
+    return [
+        "--input",
+        str(corpus / "gen" / "dump"),
+        "--output",
+        str(out),
+        "--config",
+        str(corpus / "fast.yaml"),
+        "--quiet",
+        *extra,
+    ]
 
 
 def _table(out: pathlib.Path, name: str) -> pd.DataFrame:
@@ -59,8 +68,9 @@ def _table(out: pathlib.Path, name: str) -> pd.DataFrame:
 def _visible_parquet(out: pathlib.Path) -> list[pathlib.Path]:
     if not out.exists():
         return []
-    return [p for p in out.rglob("*.parquet")
-            if not any(part.startswith((".", "_")) for part in p.relative_to(out).parts)]
+    return [
+        p for p in out.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(out).parts)
+    ]
 
 
 def _assert_complete_or_absent(out: pathlib.Path) -> int:
@@ -74,8 +84,14 @@ def _assert_complete_or_absent(out: pathlib.Path) -> int:
 
 def _start(corpus: pathlib.Path, out: pathlib.Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "pipelines.ingest", *_args(corpus, out, *extra)], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.ingest", *_args(corpus, out, *extra)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _kill(proc: subprocess.Popen) -> bool:
@@ -155,11 +171,33 @@ def test_append_run_leaves_earlier_run_files_untouched(corpus, tmp_path) -> None
     dump = corpus / "gen" / "dump"
     parts = sorted(p for p in dump.iterdir() if p.is_dir())
     assert len(parts) >= 2
-    run(["--input", str(parts[0]), "--output", str(out), "--config", str(corpus / "fast.yaml"), "--quiet",
-         "--output_mode=append", "--run_id=first"])
+    run(
+        [
+            "--input",
+            str(parts[0]),
+            "--output",
+            str(out),
+            "--config",
+            str(corpus / "fast.yaml"),
+            "--quiet",
+            "--output_mode=append",
+            "--run_id=first",
+        ]
+    )
     first = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in _visible_parquet(out)}
     assert first
-    run(["--input", str(parts[1]), "--output", str(out), "--config", str(corpus / "fast.yaml"), "--quiet",
-         "--output_mode=append", "--run_id=second"])
+    run(
+        [
+            "--input",
+            str(parts[1]),
+            "--output",
+            str(out),
+            "--config",
+            str(corpus / "fast.yaml"),
+            "--quiet",
+            "--output_mode=append",
+            "--run_id=second",
+        ]
+    )
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in first} == first
     assert len(_visible_parquet(out)) > len(first)

@@ -1,4 +1,5 @@
 """The main job on its bundled sample: exact outcome, summary, readable tables."""
+
 from __future__ import annotations
 
 import pandas as pd

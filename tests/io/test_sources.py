@@ -1,4 +1,5 @@
 """Pure tests of file and archive reading: compression, archives, unsafe members, faults, limits."""
+
 from __future__ import annotations
 
 import bz2
@@ -64,7 +65,8 @@ def test_concatenated_gzip_members_are_read(seed_bytes: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "mode"), [("b.tar", "w"), ("b.tar.gz", "w:gz"), ("b.tgz", "w:gz"), ("b.tar.bz2", "w:bz2")])
+    ("name", "mode"), [("b.tar", "w"), ("b.tar.gz", "w:gz"), ("b.tgz", "w:gz"), ("b.tar.bz2", "w:bz2")]
+)
 def test_tar_members_are_read_one_by_one(name: str, mode: str, seed_bytes: bytes) -> None:
     data = _tar([("2024/07/x.txt", seed_bytes), ("2024/07/y.txt", DOC_B + DOC_B)], mode)
     assert _summary(_read(name, data)) == [
@@ -109,7 +111,11 @@ def test_symlink_hardlink_and_nested_archive_members(seed_bytes: bytes) -> None:
         ti.size = 10
         tf.addfile(ti, io.BytesIO(b"0123456789"))
     assert [r for r, _, _ in _summary(_read("t.tar", buf.getvalue()))] == [
-        "unsupported_member", "unsupported_member", "unsupported_member", "nested_archive"]
+        "unsupported_member",
+        "unsupported_member",
+        "unsupported_member",
+        "nested_archive",
+    ]
 
 
 def test_truncated_gzip_keeps_documents_read_before_the_fault(seed_bytes: bytes) -> None:
