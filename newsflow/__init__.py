@@ -17,14 +17,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from newsflow import beam_notices
+from newsflow import beam_notices  # noqa: F401 - first: installs its log filter before Beam is imported
 from newsflow.config import Config, load_config
 from newsflow.io.read_dump import ReadDump
 from newsflow.io.write_tables import WriteTables
 from newsflow.reasons import Reason
 from newsflow.transforms.split_header import SplitHeader
-
-beam_notices.install()
 
 __all__ = [
     "Config",

@@ -26,6 +26,26 @@ def test_filter_drops_only_the_ignored_hint_notices() -> None:
     assert f.filter(_record("Could not get signature for function: %s"))  # another notice of the same module
     assert f.filter(_record("This output type hint will be ignored", path="/app/mine.py"))  # another module
     assert f.filter(_record("This output type hint will be ignored", level=logging.ERROR))
+    bigquery = os.path.join("apache_beam", "io", "gcp", "internal", "clients", "bigquery", "__init__.py")
+    assert not f.filter(_record("apitools not found, and bigquery client libraries are not available ...", bigquery))
+    assert f.filter(_record("This output type hint will be ignored", bigquery))  # each notice of its own module
+
+
+_WITHOUT_APITOOLS = "import sys; sys.modules['apitools'] = None; "  # as without Beam's gcp extras
+
+
+def _stderr_of(code: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stderr
+
+
+def test_beams_import_time_notice_is_dropped_when_the_job_starts() -> None:
+    """`python -m pipelines.ingest` imports Beam after the filter is in place; Beam first would print it."""
+    assert "apitools not found" not in _stderr_of(_WITHOUT_APITOOLS + "import pipelines.ingest")
+    assert "apitools not found" not in _stderr_of(_WITHOUT_APITOOLS + "import newsflow, apache_beam.io.gcp.bigquery")
+    assert "apitools not found" in _stderr_of(_WITHOUT_APITOOLS + "import apache_beam.io.gcp.bigquery")
 
 
 def test_building_the_ingest_graph_logs_no_ignored_hint_notice(caplog, tmp_path) -> None:
