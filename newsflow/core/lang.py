@@ -609,8 +609,9 @@ class LangModel:
         """Arrays (words, dim) of row sums and (words,) of row counts, from the cache or the model."""
         with self._lock:
             if len(words) > self._CACHE_WORDS:  # more than the cache holds: no caching
-                means, counts = self._word_vectors(list(dict.fromkeys(words)))
-                at = {word: i for i, word in enumerate(dict.fromkeys(words))}
+                unique = list(dict.fromkeys(words))
+                means, counts = self._word_vectors(unique)
+                at = {word: i for i, word in enumerate(unique)}
                 rows = [at[word] for word in words]
                 return means[rows].astype(np.float64) * counts[rows, None], counts[rows]
             index = self._words

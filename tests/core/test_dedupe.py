@@ -409,20 +409,22 @@ def _ref_normalized_lines(text: str) -> list[str]:
     return [norm for norm in (_ref_normalize_text(line) for line in text.split("\n")) if norm]
 
 
+def _ref_mix64(x: int) -> int:
+    """splitmix64's finalizer in Python integers."""
+    mask = (1 << 64) - 1
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & mask
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
 def _ref_signature(hasher: MinHasher, shingles: np.ndarray) -> np.ndarray:
     """One-permutation MinHash with optimal densification, shingle by shingle in Python integers."""
-    mask = (1 << 64) - 1
-
-    def mix(x: int) -> int:
-        x ^= x >> 30
-        x = (x * 0xBF58476D1CE4E5B9) & mask
-        x ^= x >> 27
-        x = (x * 0x94D049BB133111EB) & mask
-        return x ^ (x >> 31)
 
     best: dict[int, int] = {}
     for shingle in shingles.tolist():
-        h = mix(shingle ^ int(hasher.key))
+        h = _ref_mix64(shingle ^ int(hasher.key))
         b, v = ((h >> 32) * hasher.num_perm) >> 32, h & 0xFFFFFFFF
         best[b] = min(v, best.get(b, v))
     out = []
@@ -508,25 +510,18 @@ def _ref_char_shingles(norm: str, size: int = 5) -> list[int]:
     """Character shingle hashes by their definition, in Python integers (sorted, distinct)."""
     mask, p = (1 << 64) - 1, 0x100000001B3
 
-    def mix(x: int) -> int:
-        x ^= x >> 30
-        x = (x * 0xBF58476D1CE4E5B9) & mask
-        x ^= x >> 27
-        x = (x * 0x94D049BB133111EB) & mask
-        return x ^ (x >> 31)
-
     cps = [ord(c) for c in norm]
     if len(cps) <= size:
         h = 0
         for c in cps:
             h = (h * p + c) & mask
-        return [mix(h ^ len(cps))] if cps else []
+        return [_ref_mix64(h ^ len(cps))] if cps else []
     out = set()
     for i in range(len(cps) - size + 1):
         h = 0
         for c in cps[i : i + size]:
             h = (h * p + c) & mask
-        out.add(mix(h ^ size))
+        out.add(_ref_mix64(h ^ size))
     return sorted(out)
 
 
