@@ -810,7 +810,9 @@ def settle(
        :func:`needs_second` says so.
     2. lid.176 unsure and the second model sure (``rule.min_score``) of a language lid.176 cannot name: the second
        model's answer (:func:`sure_of_unknown`); the chunk rule is not run.
-    3. Otherwise the chunk rule (:func:`decide_chunks`), then :func:`second_opinion`.
+    3. Otherwise the chunk rule (as in :func:`decide_chunks`), then :func:`second_opinion`.
+
+    The whole-text distribution is decided once for steps 1 and 2.
 
     Args:
         whole: array (1, labels), the first model's distribution for the whole prepared text.
@@ -821,20 +823,12 @@ def settle(
         rule: the two-model settings (``None``: the defaults).
     """
     rule = rule or _DEFAULT_RULE
-    if second is not None and decide(whole[0], model.codes, 0.0, thresholds, min_ratio).score < trust_score:
-        early = sure_of_unknown(ask(), model.code_set, rule, threshold, thresholds)
+    first = decide(whole[0], model.codes, 0.0, thresholds, min_ratio)
+    if first.score < trust_score:
+        early = None if second is None else sure_of_unknown(ask(), model.code_set, rule, threshold, thresholds)
         if early is not None:
             return early
-    first = decide_chunks(
-        whole,
-        chunks,
-        model,
-        threshold=threshold,
-        thresholds=thresholds,
-        prior_weight=prior_weight,
-        trust_score=trust_score,
-        min_ratio=min_ratio,
-    )
+        first = _chunk_decision(chunks(), model, threshold, thresholds, prior_weight, min_ratio)
     return second_opinion(
         first,
         ask,
@@ -911,5 +905,16 @@ def decide_chunks(
     plain = decide(whole[0], model.codes, 0.0, thresholds, min_ratio)
     if plain.score >= trust_score:
         return plain
-    probs = aggregate(chunks(), model.log_prior, prior_weight)
-    return decide(probs, model.codes, threshold, thresholds, min_ratio)
+    return _chunk_decision(chunks(), model, threshold, thresholds, prior_weight, min_ratio)
+
+
+def _chunk_decision(
+    chunk_probs: np.ndarray,
+    model: LangModel,
+    threshold: float,
+    thresholds: Mapping[str, float] | None,
+    prior_weight: float,
+    min_ratio: float,
+) -> LangResult:
+    """The chunk rule's answer: the chunks' prior-corrected distributions aggregated, then decided."""
+    return decide(aggregate(chunk_probs, model.log_prior, prior_weight), model.codes, threshold, thresholds, min_ratio)
