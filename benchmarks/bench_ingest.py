@@ -258,8 +258,13 @@ def floor_ingest(dump: str, out: str, shared: str) -> dict[str, int]:
         "dedupe": sec["cpu_normalize"] + sec["cpu_minhash"] + sec["dedup_lsh_cluster"],
         "write Parquet": sec["write"],
     }
-    counts = {k: res[src] for k, src in (("read", "docs_read"), ("kept", "kept"), ("duplicates", "duplicates"))}
-    return {**counts, "rejects": res["rejects"], "steps": steps}
+    return {
+        "read": res["docs_read"],
+        "kept": res["kept"],
+        "duplicates": res["duplicates"],
+        "rejects": res["rejects"],
+        "steps": steps,
+    }
 
 
 def _child(variant: str, dump: str, out: str, config: str | None, profile: str | None, shared: str) -> None:
@@ -600,9 +605,8 @@ def _floor_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
                 f"{3600 / max(cpu_doc, 1e-12):>10,.0f} docs per vCPU-hour"
             )
             if floor and variant != "floor":
-                floor_cpu = floor["cpu_seconds"] / max(floor["read"], 1)
-                speed = (r["read"] / r["seconds"]) / (floor["read"] / floor["seconds"])
-                line += f", throughput {speed:.3f}x the floor's, CPU per doc {cpu_doc / floor_cpu:.2f}x the floor's"
+                speed, cpu = _to_floor(r, floor)
+                line += f", throughput {speed:.3f}x the floor's, CPU per doc {cpu:.2f}x the floor's"
             lines.append(line)
     lines.extend(_floor_goal_lines(results))
     return lines
@@ -613,6 +617,13 @@ FLOOR_GOALS = {"direct1": 1.0, "direct2": 1.6, "prism": 1.0}
 PEAK_GOAL_MB = 1500
 
 
+def _to_floor(r: dict[str, Any], floor: dict[str, Any]) -> tuple[float, float]:
+    """A run's throughput and CPU seconds per document, each as a ratio to the floor's run."""
+    speed = (r["read"] / r["seconds"]) / (floor["read"] / floor["seconds"])
+    cpu = (r["cpu_seconds"] / max(r["read"], 1)) / (floor["cpu_seconds"] / max(floor["read"], 1))
+    return speed, cpu
+
+
 def _floor_goal_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     """The cost goals, each marked met or NOT met: throughput and CPU per document against the floor, peak memory."""
     lines = []
@@ -620,14 +631,11 @@ def _floor_goal_lines(results: dict[int, dict[str, dict[str, Any]]]) -> list[str
         floor = by_variant.get("floor")
         if not floor:
             continue
-        floor_rate = floor["read"] / floor["seconds"]
-        floor_cpu = floor["cpu_seconds"] / max(floor["read"], 1)
         for variant, goal in FLOOR_GOALS.items():
             r = by_variant.get(variant)
             if not r:
                 continue
-            speed = (r["read"] / r["seconds"]) / floor_rate
-            cpu = (r["cpu_seconds"] / max(r["read"], 1)) / floor_cpu
+            speed, cpu = _to_floor(r, floor)
             lines.append(
                 f"  goal {scale}x {variant}: throughput {speed:.2f}x the floor's (goal {goal}x): "
                 f"{'met' if speed >= goal else 'NOT met'}"
