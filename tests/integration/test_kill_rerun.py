@@ -171,33 +171,14 @@ def test_append_run_leaves_earlier_run_files_untouched(corpus, tmp_path) -> None
     dump = corpus / "gen" / "dump"
     parts = sorted(p for p in dump.iterdir() if p.is_dir())
     assert len(parts) >= 2
-    run(
-        [
-            "--input",
-            str(parts[0]),
-            "--output",
-            str(out),
-            "--config",
-            str(corpus / "fast.yaml"),
-            "--quiet",
-            "--output_mode=append",
-            "--run_id=first",
-        ]
-    )
+
+    def append(part: pathlib.Path, run_id: str) -> None:
+        args = ["--input", str(part), "--output", str(out), "--config", str(corpus / "fast.yaml"), "--quiet"]
+        run([*args, "--output_mode=append", f"--run_id={run_id}"])
+
+    append(parts[0], "first")
     first = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in _visible_parquet(out)}
     assert first
-    run(
-        [
-            "--input",
-            str(parts[1]),
-            "--output",
-            str(out),
-            "--config",
-            str(corpus / "fast.yaml"),
-            "--quiet",
-            "--output_mode=append",
-            "--run_id=second",
-        ]
-    )
+    append(parts[1], "second")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in first} == first
     assert len(_visible_parquet(out)) > len(first)
