@@ -278,12 +278,84 @@ def _without_text(kv: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------- 2. boilerplate
 
 
-def _rep_lines(kv: tuple[str, dict[str, Any]]) -> Iterator[tuple[bytes, int]]:
-    """The line keys of a representative's text (this run's texts only: an index entry alone has none)."""
-    text = _rep_text(kv[1])
-    if text:
-        for key in line_keys(text):
-            yield key, 1
+LINE_KEY_BYTES = 8
+"""Length of a line key (:func:`newsflow.core.dedupe.line_keys`)."""
+
+_LINE_SHARDS = 4096
+"""Line counts cross their shuffle gathered by the first 12 bits of the key: a few thousand groups, each a few
+hundred thousand keys at most even for a billion distinct lines."""
+
+_BATCH_LINES = 1 << 19
+"""Distinct line keys a counting DoFn holds (about 50 MB) before it sends its counts on."""
+
+
+def _line_shard(key: bytes) -> int:
+    return int.from_bytes(key[:2], "big") >> 4
+
+
+def pack_counts(counts: Iterable[tuple[bytes, int]]) -> bytes:
+    """(8-byte line key, count) pairs as one bytes value: each key followed by its count (4 bytes, big-endian)."""
+    out = bytearray()
+    for key, n in counts:
+        if len(key) != LINE_KEY_BYTES:
+            raise ValueError(f"line key of {len(key)} bytes, expected {LINE_KEY_BYTES}")
+        out += key
+        out += n.to_bytes(4, "big")
+    return bytes(out)
+
+
+def unpack_counts(blob: bytes) -> Iterator[tuple[bytes, int]]:
+    """The pairs :func:`pack_counts` packed."""
+    step = LINE_KEY_BYTES + 4
+    if len(blob) % step:
+        raise ValueError(f"packed line counts of {len(blob)} bytes, not a multiple of {step}")
+    for i in range(0, len(blob), step):
+        yield blob[i : i + LINE_KEY_BYTES], int.from_bytes(blob[i + LINE_KEY_BYTES : i + step], "big")
+
+
+class _LineCountsFn(beam.DoFn):
+    """(node, rep) -> (shard, packed line counts): how many representatives hold each line key.
+
+    Nearly every line is in one document, so one element per line key would be most of what this stage
+    shuffles; the counts of a bundle are gathered per (window, shard) and sent at the bundle's end (or every
+    :data:`_BATCH_LINES` distinct keys), one bytes value per shard. An index entry alone has no text, no lines.
+    """
+
+    def start_bundle(self) -> None:
+        self._counts: dict[Any, collections.Counter[bytes]] = collections.defaultdict(collections.Counter)
+        self._held = 0
+
+    def process(self, kv: tuple[str, dict[str, Any]], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
+        text = _rep_text(kv[1])
+        if not text:
+            return
+        counts = self._counts[window]
+        before = len(counts)
+        counts.update(line_keys(text))
+        self._held += len(counts) - before
+        if self._held >= _BATCH_LINES:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[WindowedValue]:
+        for window, counts in self._counts.items():
+            shards: dict[int, list[tuple[bytes, int]]] = collections.defaultdict(list)
+            for key, n in counts.items():
+                shards[_line_shard(key)].append((key, n))
+            for shard, pairs in sorted(shards.items()):
+                yield WindowedValue((shard, pack_counts(pairs)), window.max_timestamp(), (window,))
+        self.start_bundle()
+
+
+def _recurring(kv: tuple[int, Iterable[bytes]], min_docs: int) -> Iterator[bytes]:
+    """One shard's packed counts -> its line keys counted ``min_docs`` times or more, sorted."""
+    total: collections.Counter[bytes] = collections.Counter()
+    for blob in kv[1]:
+        for key, n in unpack_counts(blob):
+            total[key] += n
+    yield from sorted(key for key, n in total.items() if n >= min_docs)
 
 
 class Boilerplate(beam.PTransform):
@@ -296,10 +368,9 @@ class Boilerplate(beam.PTransform):
     def expand(self, reps: beam.PCollection) -> beam.PCollection:
         return (
             reps
-            | "RepLines" >> beam.FlatMap(_rep_lines).with_output_types(Tuple[bytes, int])
-            | "CountLines" >> beam.CombinePerKey(sum)
-            | "Recurring" >> beam.Filter(lambda kv, k: kv[1] >= k, self._min_docs)
-            | "LineKeys" >> beam.Keys().with_output_types(bytes)
+            | "CountLines" >> beam.ParDo(_LineCountsFn()).with_output_types(KV[int, bytes])
+            | "GroupShards" >> beam.GroupByKey()
+            | "Recurring" >> beam.FlatMap(_recurring, self._min_docs).with_output_types(bytes)
         )
 
 

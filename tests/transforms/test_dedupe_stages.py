@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -33,6 +34,8 @@ from newsflow.transforms.dedupe import (
     _pack_doc,
     _split_membership,
     _unpack_doc,
+    pack_counts,
+    unpack_counts,
 )
 
 _RNG = random.Random(5)
@@ -90,6 +93,27 @@ def test_boilerplate_is_the_lines_found_in_enough_representatives() -> None:
     with TestPipeline() as p:
         keys = p | beam.Create([_rep(d) for d in docs]) | Boilerplate(3)
         assert_that(keys, equal_to(sorted(expected)))
+
+
+def test_boilerplate_sums_the_counts_of_every_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every representative's counts sent on their own: a key's count is the sum over many partial counts
+    monkeypatch.setattr("newsflow.transforms.dedupe._BATCH_LINES", 1)
+    docs = _corpus()
+    for min_docs in (2, 3, 7):
+        expected = boilerplate_keys((d["text"] for d in docs), min_docs)
+        with TestPipeline() as p:
+            keys = p | beam.Create([_rep(d) for d in docs]) | Boilerplate(min_docs)
+            assert_that(keys, equal_to(sorted(expected)))
+
+
+def test_line_counts_pack_into_one_value_and_back() -> None:
+    pairs = [(bytes([i]) * 8, n) for i, n in enumerate([1, 2, 70_000, 2**32 - 1])]
+    assert list(unpack_counts(pack_counts(pairs))) == pairs
+    assert pack_counts([]) == b""
+    with pytest.raises(ValueError, match="line key of 7 bytes"):
+        pack_counts([(b"1234567", 1)])
+    with pytest.raises(ValueError, match="not a multiple"):
+        list(unpack_counts(pack_counts(pairs)[:-1]))
 
 
 def test_fingerprints_equal_the_pure_fingerprint_of_each_text() -> None:
