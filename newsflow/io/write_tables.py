@@ -40,6 +40,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
@@ -314,23 +315,36 @@ def _label(table: str, row: dict[str, Any]) -> str | None:
 
 
 class _PartitionFn(beam.DoFn):
-    """Row -> (partition folder, (sort key, file values)); (table, partition, label) to the ``stats`` output.
+    """Row -> (partition folder, (sort key, file values)); the bundle's row counts to the ``stats`` output.
 
     Only what the file holds travels on: the values in file-schema order (no dict keys, no
-    partition columns), with the row key they are sorted and sharded by.
+    partition columns), with the row key they are sorted and sharded by. The counts (rows and
+    estimated bytes per partition, the manifest's breakdown) are a :class:`_RunStats` accumulator
+    per bundle and window, sent at the bundle's end: one element per bundle, not one per row.
     """
 
     def __init__(self, spec: TableSpec):
         self._spec = spec
         self._names = tuple(spec.file_schema.names)
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+    def start_bundle(self) -> None:
+        self._stats: dict[Any, dict[str, Any]] = {}
+
+    def process(self, row: dict[str, Any], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
         spec = self._spec
         part = spec.partition_dir(row)
         get = row.get
         values = tuple([get(n) for n in self._names])
-        yield beam.pvalue.TaggedOutput(_STATS_TAG, (spec.name, part, _label(spec.name, row), row_bytes(values)))
+        acc = self._stats.get(window)
+        if acc is None:
+            acc = self._stats[window] = _RunStats().create_accumulator()
+        _count_row(acc, spec.name, part, _label(spec.name, row), row_bytes(values))
         yield part, (spec.row_key(row), values)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for window, acc in self._stats.items():
+            yield beam.pvalue.TaggedOutput(_STATS_TAG, WindowedValue(acc, window.max_timestamp(), (window,)))
+        self._stats = {}
 
 
 def row_bytes(values: Iterable[Any]) -> int:
@@ -439,11 +453,30 @@ def _empty_table_stats() -> dict[str, Any]:
     return {"rows": 0, "by": {}, "parts": {}}
 
 
+def _count_row(acc: dict[str, Any], table: str, part: str, label: str | None, nbytes: int) -> None:
+    """Add one row of ``table`` in partition ``part`` to a :class:`_RunStats` accumulator."""
+    t = acc["tables"].get(table)
+    if t is None:
+        t = acc["tables"][table] = _empty_table_stats()
+    t["rows"] += 1
+    parts = t["parts"]
+    got = parts.get(part)
+    if got is None:
+        parts[part] = [1, nbytes]
+    else:
+        got[0] += 1
+        got[1] += nbytes
+    if label is not None:
+        by = t["by"]
+        by[label] = by.get(label, 0) + 1
+
+
 class _RunStats(beam.CombineFn):
     """Documents read and, per table, rows, ``[rows, estimated bytes]`` per partition and the manifest's breakdown.
 
-    Inputs are ``(table, partition, label, estimated bytes)`` for every row and plain ints (documents read).
-    The accumulator is bounded by the number of partitions and labels, not by the rows.
+    Inputs are plain ints (documents read), a bundle's accumulator (what :class:`_PartitionFn` counts) or
+    ``(table, partition, label, estimated bytes)`` for one row. The accumulator is bounded by the number of
+    partitions and labels, not by the rows.
     """
 
     def create_accumulator(self) -> dict[str, Any]:
@@ -453,21 +486,9 @@ class _RunStats(beam.CombineFn):
         if isinstance(item, int):
             acc["read"] += item
             return acc
-        table, part, label, nbytes = item
-        t = acc["tables"].get(table)
-        if t is None:
-            t = acc["tables"][table] = _empty_table_stats()
-        t["rows"] += 1
-        parts = t["parts"]
-        got = parts.get(part)
-        if got is None:
-            parts[part] = [1, nbytes]
-        else:
-            got[0] += 1
-            got[1] += nbytes
-        if label is not None:
-            by = t["by"]
-            by[label] = by.get(label, 0) + 1
+        if isinstance(item, dict):  # a bundle's counts (see _PartitionFn)
+            return self.merge_accumulators([acc, item])
+        _count_row(acc, *item)
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -366,3 +366,35 @@ def test_the_index_is_one_file_per_month_and_still_read_by_date(tmp_path) -> Non
     for against in (out, out / "index"):  # an output folder or its index folder
         found = {m.path for pat in index_patterns(str(against)) for m in FileSystems.match([pat])[0].metadata_list}
         assert sorted(found) == [str(out / f) for f in index_files]
+
+
+def test_run_stats_of_bundles_equal_the_stats_of_every_row() -> None:
+    # _PartitionFn sends one accumulator per bundle; adding them must give what adding each row gives
+    from newsflow.io.write_tables import _count_row, _RunStats
+
+    rows = [("docs", f"lang={lang}/date=2024-07-0{d}", lang, 10 * d) for lang in "ab" for d in range(1, 4)]
+    rows += [
+        ("rejects", "", "empty_file", 7),
+        ("rejects", "", "too_large", 9),
+        ("docs", "lang=a/date=2024-07-01", "a", 1),
+    ]
+    fn = _RunStats()
+    one_by_one = fn.create_accumulator()
+    for row in rows:
+        one_by_one = fn.add_input(one_by_one, row)
+    one_by_one = fn.add_input(one_by_one, 12)
+    for cut in (1, 4, len(rows)):
+        bundles = []
+        for start in range(0, len(rows), cut):
+            acc = fn.create_accumulator()
+            for row in rows[start : start + cut]:
+                _count_row(acc, *row)
+            bundles.append(acc)
+        acc = fn.create_accumulator()
+        for item in [*bundles, 12]:
+            acc = fn.add_input(acc, item)
+        assert fn.extract_output(acc) == fn.extract_output(one_by_one)
+    out = fn.extract_output(one_by_one)
+    assert out["read"] == 12 and out["tables"]["docs"]["rows"] == 7 and out["tables"]["rejects"]["rows"] == 2
+    assert out["tables"]["docs"]["parts"]["lang=a/date=2024-07-01"] == [2, 11]
+    assert out["tables"]["rejects"]["by"] == {"empty_file": 1, "too_large": 1}
