@@ -74,6 +74,7 @@ FIELDS = (
     "second_confirm_score",
     "second_focus_score",
     "second_below",
+    "second_word_share",
 )
 
 
@@ -166,7 +167,13 @@ class Scorer:
             trust_score=cfg.trust_score,
             min_ratio=cfg.min_ratio,
             rule=second_rule(cfg),
+            fits=None if self.second is None else lambda code: self.fits(text, code, cfg),
         ).lang
+
+    def fits(self, text: str, code: str, cfg: LangConfig) -> bool:
+        """Whether ``text``'s words fit ``code`` (:meth:`~newsflow.core.lang.SecondModel.fits`)."""
+        assert self.second is not None
+        return self.second.fits(code, prepare_text(text, cfg.max_chars), cfg.second_word_share)
 
 
 def score(answers: Iterable[str], gold: str | None) -> tuple[int, float, float, collections.Counter]:

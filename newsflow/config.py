@@ -110,6 +110,7 @@ class LangConfig:
     )
     second_always: list[str] = dataclasses.field(default_factory=lambda: ["am"])  # neighbours checked at any score
     second_contrast: list[str] = dataclasses.field(default_factory=lambda: ["en", "fr", "pcm"])  # not focus languages
+    second_word_share: float = 0.35  # consulted focus answers need this fraction of their language's typical word share
 
     def __post_init__(self) -> None:
         # YAML mappings arrive with string values; per-code thresholds are numbers.
@@ -138,6 +139,7 @@ class LangConfig:
         _check(self.min_ratio >= 1.0, "lang.min_ratio must be >= 1")
         for name in ("second_min_score", "second_confirm_score", "second_focus_score", "second_below"):
             _check(0.0 <= getattr(self, name) <= 1.01, f"lang.{name} must be in [0, 1] (1.01 = never)")
+        _check(0.0 <= self.second_word_share <= 1.0, "lang.second_word_share must be in [0, 1] (0 = no word check)")
         second = self.second_model
         if second is not None and second != "bundled" and ("://" not in second or second.startswith("file://")):
             local = second[len("file://") :] if second.startswith("file://") else second

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tools"))
 import train_lid  # noqa: E402
 
 from newsflow.config import LangConfig  # noqa: E402
-from newsflow.core.lang import UNDETERMINED, LangModel, SecondModel, detect  # noqa: E402
+from newsflow.core.lang import UNDETERMINED, LangModel, SecondModel, detect, words_path  # noqa: E402
 from newsflow.transforms.detect_lang import detect_options  # noqa: E402
 
 UNKNOWN_TO_LID176 = ["hau", "ibo", "lin", "lug", "orm", "pcm", "run", "sna", "tir", "xho"]
@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", default=None, help="folder for the leave-one-out models (reused when present)")
     ap.add_argument("--langs", default=",".join(UNKNOWN_TO_LID176))
     ap.add_argument("--focus-score", type=float, default=None, help="lang.second_focus_score (default: the config's)")
+    ap.add_argument("--word-share", type=float, default=None, help="lang.second_word_share (default: the config's)")
     args = ap.parse_args(argv)
     shared = train_lid.shared_dir(args.shared)
     models = Path(args.models or tempfile.mkdtemp(prefix="newsflow-loo-"))
     models.mkdir(parents=True, exist_ok=True)
-    cfg = LangConfig() if args.focus_score is None else LangConfig(second_focus_score=args.focus_score)
+    overrides = {"second_focus_score": args.focus_score, "second_word_share": args.word_share}
+    cfg = LangConfig(**{k: v for k, v in overrides.items() if v is not None})
     first = LangModel(cfg.model_path, cfg.label_map)
     options = detect_options(cfg)
     print("| left out | n | und | wrong code | most frequent wrong codes |")
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         path = models / f"without-{lang3}.ftz"
         if not path.is_file():
             train_lid.main(["--shared", str(shared), "--leave-out", lang3, "--out", str(path)])
+        elif not Path(words_path(str(path))).is_file():  # a model trained before word lists existed
+            train_lid.main(["--shared", str(shared), "--leave-out", lang3, "--out", str(path), "--words-only"])
         second = SecondModel(str(path))
         answers = [detect(t, first, second=second, **options).lang for t in train_lid.eval_texts(shared, lang3)]
         counts = collections.Counter(answers)

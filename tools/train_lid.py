@@ -20,6 +20,11 @@ drawn from those (all of them, repeated in a seeded shuffle when there are fewer
 prior. Training is ``fasttext.train_supervised`` with a fixed seed and one thread (reproducible), then
 ``quantize`` to a small ``.ftz``.
 
+Word lists (``<model>.words.json.gz`` beside the model, see :class:`newsflow.core.lang.LanguageWords`): per
+language the ``--top-words`` most frequent prepared words of its training articles, and their typical share: the
+median :func:`~newsflow.core.lang.word_share` of a training article (its prepared text within ``--max-chars``) in
+the list built from the other half of the articles (two halves, seeded; each half scored against the other).
+
 Run::
 
     python tools/train_lid.py --out newsflow/models/lid.africa16.ftz      # the shipped model
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
+import json
 import os
 import random
 import sys
@@ -44,7 +51,14 @@ from typing import TypeVar
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from newsflow.core.lang import LABEL_PREFIX, map_label, prepare_text  # noqa: E402
+from newsflow.core.lang import (  # noqa: E402
+    LABEL_PREFIX,
+    WORDS_FORMAT,
+    map_label,
+    prepare_text,
+    word_share,
+    words_path,
+)
 
 # MasakhaNEWS folder name -> emitted code (ISO 639-1 where one exists, else 639-3; lid.176 uses the same codes).
 LANGS = {
@@ -132,6 +146,45 @@ def build_lines(shared: Path, langs: list[str], lines: int, max_chars: int, chun
     return out
 
 
+def top_words(texts: list[list[str]], top: int) -> frozenset[str]:
+    """The ``top`` most frequent words of tokenised texts (ties broken by the word, so the list is deterministic)."""
+    counts = Counter(w for words in texts for w in words)
+    return frozenset(w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
+
+
+def word_lists(shared: Path, langs: list[str], top: int, max_chars: int, seed: int) -> dict[str, dict]:
+    """Per code: ``{"share": typical held-out word share, "words": sorted list}`` (see the module docstring)."""
+    rng = random.Random(seed)
+    out = {}
+    for lang3 in langs:
+        rows, _ = train_rows(shared, lang3)
+        full = [prepare_text((r.get("headline") or "") + "\n" + r["text"]).split() for r in rows]
+        cut = [prepare_text(r["text"], max_chars) for r in rows]
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        halves = order[: len(order) // 2], order[len(order) // 2 :]
+        shares = []
+        for build, held in (halves, halves[::-1]):
+            words = top_words([full[i] for i in build], top)
+            shares += [word_share(cut[i], words) for i in held if cut[i]]
+        shares.sort()
+        median = shares[len(shares) // 2]
+        out[LANGS[lang3]] = {"share": round(median, 4), "words": sorted(top_words(full, top))}
+        print(f"words {lang3}: {len(rows)} articles, held-out share median {median:.3f}", file=sys.stderr)
+    return out
+
+
+def write_words(shared: Path, langs: list[str], model_out: Path, top: int, max_chars: int, seed: int) -> Path:
+    """Write the word lists beside ``model_out`` (gzip-compressed JSON, the same bytes on every run)."""
+    doc = {"format": WORDS_FORMAT, "top_words": top, "languages": word_lists(shared, langs, top, max_chars, seed)}
+    path = Path(words_path(str(model_out)))
+    data = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    path.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    print(f"words {path}: {path.stat().st_size} bytes, sha256 {digest}")
+    return path
+
+
 def _retry(step: Callable[[], T], attempts: int = 20) -> T:
     """Run a fastText training step, again when it stops with "Encountered NaN".
 
@@ -194,6 +247,7 @@ def train(args: argparse.Namespace) -> Path:
     model.save_model(str(out))
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     print(f"model {out}: {out.stat().st_size} bytes, sha256 {digest}, labels {len(model.get_labels())}")
+    write_words(shared, langs, out, args.top_words, args.max_chars, args.seed)
     evaluate(model, shared, args.max_chars)
     return out
 
@@ -231,7 +285,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bucket", type=int, default=200_000)
     ap.add_argument("--cutoff", type=int, default=20_000, help="input rows kept by quantize")
     ap.add_argument("--seed", type=int, default=1)
-    train(ap.parse_args(argv))
+    ap.add_argument("--top-words", type=int, default=5000, help="words per language in the word lists")
+    ap.add_argument("--words-only", action="store_true", help="write the word lists beside --out, train nothing")
+    args = ap.parse_args(argv)
+    if args.words_only:
+        langs = [lang for lang in LANGS if lang not in args.leave_out]
+        write_words(shared_dir(args.shared), langs, Path(args.out), args.top_words, args.max_chars, args.seed)
+        return
+    train(args)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import importlib.resources
+import json
 import os
 import re
 import shutil
@@ -55,24 +57,31 @@ __all__ = [
     "DEFAULT_NEIGHBOURS",
     "LABEL_PREFIX",
     "UNDETERMINED",
+    "WORDS_SUFFIX",
     "LangModel",
     "LangResult",
+    "LanguageWords",
     "SecondModel",
     "SecondRule",
     "aggregate",
     "bundled_model_path",
+    "check_words",
     "chunk_words",
     "combine",
     "decide",
     "decide_chunks",
     "detect",
     "load_model",
+    "load_words",
     "map_label",
     "needs_second",
+    "parse_words",
     "prepare_text",
     "second_opinion",
     "settle",
     "sure_of_unknown",
+    "word_share",
+    "words_path",
 ]
 
 UNDETERMINED = "und"
@@ -162,7 +171,8 @@ class LangResult:
         alt: runner-up code (``None`` when there is none).
         alt_score: its share (``None`` when there is none).
         source: which step decided: ``first`` (the first model's decision stands), ``second`` (the second
-            model's answer replaced it) or ``second_und`` (the second model's doubt made it ``und``).
+            model's answer replaced it), ``second_und`` (the second model's doubt made it ``und``) or ``words_und``
+            (the answer's word list did not fit the text: :func:`check_words`).
     """
 
     lang: str
@@ -339,6 +349,9 @@ class SecondRule:
         neighbours: first-model code -> second-model codes that may replace it when it is confident.
         always: neighbours checked at any score.
         contrast: second-model codes that are not its focus.
+        word_share: a focus-language answer the second model was consulted on stands only if the share of the
+            text's words found in that language's word list (:class:`LanguageWords`) is at least this fraction of
+            the language's typical share; else ``und`` (0: no check).
     """
 
     min_score: float = 0.99
@@ -348,6 +361,7 @@ class SecondRule:
     neighbours: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_NEIGHBOURS))
     always: Sequence[str] = DEFAULT_ALWAYS
     contrast: Sequence[str] = DEFAULT_CONTRAST
+    word_share: float = 0.35
 
 
 def needs_second(first: LangResult, trust_score: float, rule: SecondRule) -> bool:
@@ -701,6 +715,78 @@ class LangModel:
         return whole, chunks
 
 
+WORDS_SUFFIX = ".words.json.gz"
+"""A second model's word lists lie beside it: the model's file name with this suffix instead of its own."""
+
+WORDS_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageWords:
+    """The frequent words of one language of a second model's training data.
+
+    Attributes:
+        words: the most frequent prepared words (:func:`prepare_text`) of its training articles.
+        share: the typical share of an unseen article's words found in such a list (the median over held-out
+            training articles, with the list built from the others).
+    """
+
+    words: frozenset[str]
+    share: float
+
+
+def words_path(model_path: str) -> str:
+    """Where the word lists of the model at ``model_path`` (path or URI) lie."""
+    stem, ext = os.path.splitext(model_path)
+    return (stem if ext in (".ftz", ".bin") else model_path) + WORDS_SUFFIX
+
+
+def parse_words(data: bytes) -> dict[str, LanguageWords]:
+    """Word lists from their gzip-compressed JSON file (``{"format": 1, "languages": {code: {share, words}}}``)."""
+    doc = json.loads(gzip.decompress(data))
+    if not isinstance(doc, dict) or doc.get("format") != WORDS_FORMAT or not isinstance(doc.get("languages"), dict):
+        raise ValueError(f"not a word-list file of format {WORDS_FORMAT}")
+    out = {}
+    for code, entry in doc["languages"].items():
+        share, words = entry.get("share"), entry.get("words")
+        if not isinstance(share, float | int) or not 0.0 < share <= 1.0 or not isinstance(words, list) or not words:
+            raise ValueError(f"word list of {code!r}: needs a share in (0, 1] and a non-empty list of words")
+        out[str(code)] = LanguageWords(frozenset(map(str, words)), float(share))
+    return out
+
+
+def load_words(model_path: str | None) -> dict[str, LanguageWords]:
+    """The word lists beside a second model (bundled: ``None``); empty when the model has none."""
+    from apache_beam.io.filesystems import FileSystems
+
+    path = str(bundled_model_path(BUNDLED_SECOND_MODEL)) if model_path is None else model_path
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    where = words_path(path)
+    if "://" in where:
+        if not FileSystems.exists(where):
+            return {}
+        with FileSystems.open(where) as fh:
+            data = fh.read()
+    elif os.path.isfile(where):
+        with open(where, "rb") as fh:
+            data = fh.read()
+    else:
+        return {}
+    try:
+        return parse_words(data)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{where}: {e}") from e
+
+
+def word_share(prepared: str, words: frozenset[str]) -> float:
+    """Share of the words of a prepared text found in ``words`` (0 for a text without words)."""
+    tokens = prepared.split()
+    if not tokens:
+        return 0.0
+    return sum(1 for t in tokens if t in words) / len(tokens)
+
+
 class SecondModel:
     """The model consulted by :func:`combine`: one ``predict(k=2)`` on the whole prepared text.
 
@@ -708,12 +794,21 @@ class SecondModel:
         model_path: ``None`` for the bundled lid.africa16.ftz, else a path or URI.
         label_map: extra label -> code entries (see :func:`map_label`).
         model: an already loaded fastText model (tests); ``model_path`` is then ignored.
+        words: word lists per code (tests); by default those beside the model file (:func:`load_words`), none
+            for ``model``.
     """
 
     def __init__(
-        self, model_path: str | None = None, label_map: Mapping[str, str] | None = None, model: Any = None
+        self,
+        model_path: str | None = None,
+        label_map: Mapping[str, str] | None = None,
+        model: Any = None,
+        words: Mapping[str, LanguageWords] | None = None,
     ) -> None:
         self.model = model if model is not None else load_model(model_path, BUNDLED_SECOND_MODEL)
+        if words is None:
+            words = {} if model is not None else load_words(model_path)
+        self.words: dict[str, LanguageWords] = {map_label(code, label_map): w for code, w in words.items()}
         self._label_map = dict(label_map or {})
         self.codes: frozenset[str] = frozenset(map_label(label, label_map) for label in self.model.get_labels())
         self._lock = threading.Lock()
@@ -731,6 +826,14 @@ class SecondModel:
         if len(codes) > 1:
             return LangResult(codes[0], scores[0], codes[1], scores[1])
         return LangResult(codes[0], scores[0], None, None)
+
+    def fits(self, code: str, prepared: str, factor: float) -> bool:
+        """Whether a prepared text's words fit ``code``: its :func:`word_share` in the code's list is at least
+        ``factor`` times the language's typical share (always, for a code without a list or ``factor`` 0)."""
+        entry = self.words.get(code)
+        if entry is None or factor <= 0.0:
+            return True
+        return word_share(prepared, entry.words) >= factor * entry.share
 
 
 def _chunk_sums(sums: np.ndarray, counts: np.ndarray, lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -775,6 +878,7 @@ def detect(
     if len(prepared) < max(min_chars, 1):
         return LangResult(UNDETERMINED, 0.0, None, None)
     whole, chunks = model.text_probs(prepared, chunk_size)
+    share = (second_rule or _DEFAULT_RULE).word_share
     return settle(
         whole,
         chunks,
@@ -787,6 +891,7 @@ def detect(
         trust_score=trust_score,
         min_ratio=min_ratio,
         rule=second_rule,
+        fits=None if second is None else lambda code: second.fits(code, prepared, share),
     )
 
 
@@ -803,6 +908,7 @@ def settle(
     trust_score: float,
     min_ratio: float,
     rule: SecondRule | None,
+    fits: Callable[[str], bool] | None = None,
 ) -> LangResult:
     """The whole decision on model outputs, cheapest evidence first (split out so evaluation can cache model calls).
 
@@ -812,6 +918,7 @@ def settle(
        model's answer (:func:`sure_of_unknown`); the chunk rule is not run.
     3. Otherwise the chunk rule (as in :func:`decide_chunks`), then :func:`second_opinion`.
 
+    Wherever the second model was consulted, the answer then goes through :func:`check_words`.
     The whole-text distribution is decided once for steps 1 and 2.
 
     Args:
@@ -821,13 +928,15 @@ def settle(
         model, second: the two models (``second`` ``None``: the first model decides alone).
         threshold, thresholds, prior_weight, trust_score, min_ratio: as in :func:`detect`.
         rule: the two-model settings (``None``: the defaults).
+        fits: code -> whether the text's words fit that language (``SecondModel.fits`` on the prepared text;
+            ``None``: no word check).
     """
     rule = rule or _DEFAULT_RULE
     first = decide(whole[0], model.codes, 0.0, thresholds, min_ratio)
     if first.score < trust_score:
         early = None if second is None else sure_of_unknown(ask(), model.code_set, rule, threshold, thresholds)
         if early is not None:
-            return early
+            return check_words(early, fits, rule)
         first = _chunk_decision(chunks(), model, threshold, thresholds, prior_weight, min_ratio)
     return second_opinion(
         first,
@@ -838,7 +947,23 @@ def settle(
         rule=rule,
         threshold=threshold,
         thresholds=thresholds,
+        fits=fits,
     )
+
+
+def check_words(result: LangResult, fits: Callable[[str], bool] | None, rule: SecondRule) -> LangResult:
+    """``und`` (source ``words_und``) for an answer in a focus language whose word list does not fit the text.
+
+    The second model names one of its languages with confidence for texts in related languages it never saw
+    (Kirundi left out of its training: ``sw`` or ``sn`` at 0.99), and lid.176 calls Tigrinya ``am``. Such a text
+    shares few of its words with the named language's frequent words (Tigrinya articles: at most 23% of their
+    words are among the 5,000 most frequent Amharic ones; 99% of Amharic articles: 50% or more), so an answer the second
+    model was consulted on stands only when :meth:`SecondModel.fits` says the words fit. Codes in
+    ``rule.contrast`` (English, French, Pidgin: too many shared words) and codes without a list are not checked.
+    """
+    if fits is None or result.lang == UNDETERMINED or result.lang in rule.contrast or fits(result.lang):
+        return result
+    return dataclasses.replace(result, lang=UNDETERMINED, source="words_und")
 
 
 def sure_of_unknown(
@@ -872,15 +997,18 @@ def second_opinion(
     rule: SecondRule | None,
     threshold: float,
     thresholds: Mapping[str, float] | None,
+    fits: Callable[[str], bool] | None = None,
 ) -> LangResult:
     """lid.176's decision ``first`` after the two-model rule: the second model (``ask``) is
-    consulted only when :func:`needs_second` says so, and :func:`combine` settles the answer."""
+    consulted only when :func:`needs_second` says so, :func:`combine` settles the answer and
+    :func:`check_words` checks it (``fits``: see :func:`settle`)."""
     if second is None:
         return first
     rule = rule or _DEFAULT_RULE
     if not needs_second(first, trust_score, rule):
         return first
-    return combine(first, ask(), model.code_set, second.codes, trust_score, rule, threshold, thresholds)
+    combined = combine(first, ask(), model.code_set, second.codes, trust_score, rule, threshold, thresholds)
+    return check_words(combined, fits, rule)
 
 
 def decide_chunks(

@@ -6,8 +6,8 @@ A thin Beam wrapper around :func:`newsflow.core.lang.detect`; the rule and its m
 predictions are serialised by a lock) and never pickled with the DoFn.
 
 Counters (namespace ``newsflow``): ``lang_detected``, ``lang_und``, and for the second model
-``lang_second_replaced`` (its answer replaced the first model's) and ``lang_second_und`` (its doubt made the
-answer ``und``).
+``lang_second_replaced`` (its answer replaced the first model's), ``lang_second_und`` (its doubt made the
+answer ``und``) and ``lang_words_und`` (the answer's word list did not fit the text, so it became ``und``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def second_rule(cfg: LangConfig) -> SecondRule:
         neighbours=cfg.neighbours(),
         always=tuple(cfg.second_always),
         contrast=tuple(cfg.second_contrast),
+        word_share=cfg.second_word_share,
     )
 
 
@@ -107,6 +108,7 @@ class DetectLangFn(beam.DoFn):
         self._second = {
             "second": Metrics.counter(_NAMESPACE, "lang_second_replaced"),
             "second_und": Metrics.counter(_NAMESPACE, "lang_second_und"),
+            "words_und": Metrics.counter(_NAMESPACE, "lang_words_und"),
         }
         self._use_hashtags = cfg.use_hashtags
         self._options = detect_options(cfg)  # read from the config once instead of per element
