@@ -144,6 +144,12 @@ class LangConfig:
         if second is not None and second != "bundled" and ("://" not in second or second.startswith("file://")):
             local = second[len("file://") :] if second.startswith("file://") else second
             _check(os.path.isfile(local), f"lang.second_model: no such file {second!r} (use bundled, none or a path)")
+            from newsflow.core.lang import load_words  # the word lists beside it, if any, must be readable
+
+            try:
+                load_words(local)
+            except ValueError as e:
+                raise ConfigError(f"lang.second_model: unreadable word lists: {e}") from e
 
     def neighbours(self) -> dict[str, tuple[str, ...]]:
         """``second_neighbours`` with each value split at commas."""

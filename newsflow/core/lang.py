@@ -748,7 +748,7 @@ def parse_words(data: bytes) -> dict[str, LanguageWords]:
         raise ValueError(f"not a word-list file of format {WORDS_FORMAT}")
     out = {}
     for code, entry in doc["languages"].items():
-        share, words = entry.get("share"), entry.get("words")
+        share, words = (entry.get("share"), entry.get("words")) if isinstance(entry, dict) else (None, None)
         if not isinstance(share, float | int) or not 0.0 < share <= 1.0 or not isinstance(words, list) or not words:
             raise ValueError(f"word list of {code!r}: needs a share in (0, 1] and a non-empty list of words")
         out[str(code)] = LanguageWords(frozenset(map(str, words)), float(share))
@@ -775,7 +775,7 @@ def load_words(model_path: str | None) -> dict[str, LanguageWords]:
         return {}
     try:
         return parse_words(data)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError) as e:  # bad JSON or gzip, a cut-short file
         raise ValueError(f"{where}: {e}") from e
 
 

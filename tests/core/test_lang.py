@@ -688,6 +688,7 @@ def _words_file(path, languages: dict) -> None:
 
 
 def test_word_lists_lie_beside_the_model_and_bad_ones_are_refused(tmp_path) -> None:
+    _words_file(tmp_path / "ok.gz", {"sn": {"share": 0.8, "words": ["ndi"]}})
     assert L.words_path("/m/lid.africa16.ftz") == "/m/lid.africa16.words.json.gz"
     assert L.words_path("gs://b/m.bin") == "gs://b/m.words.json.gz"
     assert L.load_words(str(tmp_path / "none.ftz")) == {}  # a model without word lists: no check
@@ -699,9 +700,17 @@ def test_word_lists_lie_beside_the_model_and_bad_ones_are_refused(tmp_path) -> N
         _words_file(tmp_path / "m.words.json.gz", bad)
         with pytest.raises(ValueError, match="word list of 'sn'"):
             L.load_words(str(tmp_path / "m.ftz"))
-    (tmp_path / "m.words.json.gz").write_bytes(b"not gzip")
-    with pytest.raises(ValueError, match="m.words.json.gz"):
+    for data in (b"not gzip", (tmp_path / "ok.gz").read_bytes()[:20]):  # not gzip; cut short
+        (tmp_path / "m.words.json.gz").write_bytes(data)
+        with pytest.raises(ValueError, match="m.words.json.gz"):
+            L.load_words(str(tmp_path / "m.ftz"))
+    _words_file(tmp_path / "m.words.json.gz", {"sn": ["a"]})
+    with pytest.raises(ValueError, match="word list of 'sn'"):
         L.load_words(str(tmp_path / "m.ftz"))
+    # a user's second model with unreadable lists beside it is a configuration error, found before any work
+    shutil.copy(L.bundled_model_path(L.BUNDLED_SECOND_MODEL), tmp_path / "m.ftz")
+    with pytest.raises(ConfigError, match="unreadable word lists"):
+        LangConfig(second_model=str(tmp_path / "m.ftz")).validate()
 
 
 def test_word_share_and_fits(second: L.SecondModel) -> None:
