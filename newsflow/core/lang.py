@@ -954,10 +954,10 @@ def settle(
 def check_words(result: LangResult, fits: Callable[[str], bool] | None, rule: SecondRule) -> LangResult:
     """``und`` (source ``words_und``) for an answer in a focus language whose word list does not fit the text.
 
-    The second model names one of its languages with confidence for texts in related languages it never saw
-    (Kirundi left out of its training: ``sw`` or ``sn`` at 0.99), and lid.176 calls Tigrinya ``am``. Such a text
-    shares few of its words with the named language's frequent words (Tigrinya articles: at most 23% of their
-    words are among the 5,000 most frequent Amharic ones; 99% of Amharic articles: 50% or more), so an answer the second
+    The second model may name one of its languages with confidence for a related language it never saw (Oromo
+    left out of its training: ``so`` at a median 0.996), and lid.176 calls Tigrinya ``am``. Such a text shares
+    few of its words with the named language's frequent words (Tigrinya articles: at most 23% of their words are
+    among the 5,000 most frequent Amharic ones; 99% of Amharic articles: 50% or more), so an answer the second
     model was consulted on stands only when :meth:`SecondModel.fits` says the words fit. Codes in
     ``rule.contrast`` (English, French, Pidgin: too many shared words) and codes without a list are not checked.
     """
