@@ -122,22 +122,30 @@ class Scorer:
         self.second = second
         self._cache: dict[tuple[str, int, int], tuple[np.ndarray, int]] = {}
         self._second: dict[tuple[str, int], LangResult] = {}
+        self._prepared: dict[tuple[str, int], str] = {}
 
     def codes(self) -> set[str]:
         """Every code a loaded model can answer."""
         return set(self.model.codes) | set(self.second.codes if self.second else ())
 
+    def prepared(self, text: str, max_chars: int) -> str:
+        """``prepare_text(text, max_chars)``, computed once per text and budget."""
+        key = (text, max_chars)
+        if key not in self._prepared:
+            self._prepared[key] = prepare_text(text, max_chars)
+        return self._prepared[key]
+
     def second_answer(self, text: str, max_chars: int) -> LangResult:
         assert self.second is not None
         key = (text, max_chars)
         if key not in self._second:
-            self._second[key] = self.second.predict(prepare_text(text, max_chars))
+            self._second[key] = self.second.predict(self.prepared(text, max_chars))
         return self._second[key]
 
     def probs(self, text: str, chunk: int, max_chars: int) -> tuple[np.ndarray, int]:
         key = (text, chunk, max_chars)
         if key not in self._cache:
-            prepared = prepare_text(text, max_chars)
+            prepared = self.prepared(text, max_chars)
             self._cache[key] = (self.model.chunk_probs(chunk_words(prepared, chunk)), len(prepared))
         return self._cache[key]
 
@@ -145,7 +153,7 @@ class Scorer:
         """The whole-text top-5 distribution, as DetectLang computes it for its confident-answer check."""
         key = (text, -1, max_chars)
         if key not in self._cache:
-            prepared = prepare_text(text, max_chars)
+            prepared = self.prepared(text, max_chars)
             probs = self.model.top_probs(prepared) if prepared else np.zeros((0, len(self.model.labels)))
             self._cache[key] = (probs, len(prepared))
         return self._cache[key]
@@ -173,7 +181,7 @@ class Scorer:
     def fits(self, text: str, code: str, cfg: LangConfig) -> bool:
         """Whether ``text``'s words fit ``code`` (:meth:`~newsflow.core.lang.SecondModel.fits`)."""
         assert self.second is not None
-        return self.second.fits(code, prepare_text(text, cfg.max_chars), cfg.second_word_share)
+        return self.second.fits(code, self.prepared(text, cfg.max_chars), cfg.second_word_share)
 
 
 def score(answers: Iterable[str], gold: str | None) -> tuple[int, float, float, collections.Counter]:

@@ -757,13 +757,13 @@ def parse_words(data: bytes) -> dict[str, LanguageWords]:
 
 def load_words(model_path: str | None) -> dict[str, LanguageWords]:
     """The word lists beside a second model (bundled: ``None``); empty when the model has none."""
-    from apache_beam.io.filesystems import FileSystems
-
     path = str(bundled_model_path(BUNDLED_SECOND_MODEL)) if model_path is None else model_path
     if path.startswith("file://"):
         path = path[len("file://") :]
     where = words_path(path)
     if "://" in where:
+        from apache_beam.io.filesystems import FileSystems  # only for a model at a filesystem URI
+
         if not FileSystems.exists(where):
             return {}
         with FileSystems.open(where) as fh:
