@@ -766,3 +766,44 @@ def test_detect_turns_a_sure_answer_whose_words_do_not_fit_into_und(
         assert L.detect(text, model, second=plain, **options).lang == "sn"
         got = L.detect(text, model, second=strict, **options)
         assert (got.lang, got.source) == ("und", "words_und")
+
+
+class _CountingSecond:
+    """A second model that counts how it is asked (one text at a time or in batches)."""
+
+    def __init__(self, inner: L.SecondModel) -> None:
+        self._inner = inner
+        self.codes = inner.codes
+        self.single = 0
+        self.batched = 0
+
+    def predict(self, prepared: str) -> L.LangResult:
+        self.single += 1
+        return self._inner.predict(prepared)
+
+    def predict_batch(self, prepared: list[str]) -> list[L.LangResult]:
+        self.batched += len(prepared)
+        return self._inner.predict_batch(prepared)
+
+    def fits(self, code: str, prepared: str, factor: float) -> bool:
+        return self._inner.fits(code, prepared, factor)
+
+
+def test_detect_batch_equals_detect_text_by_text(shared_dir, model: L.LangModel, second: L.SecondModel) -> None:
+    """The batch gives each text the answer :func:`detect` gives it alone, in order, asking each model in one call."""
+    texts = [
+        t for lang3 in ("eng", "hau", "ibo", "orm", "pcm", "sna", "tir", "yor") for t in _dev_sample(shared_dir, lang3)
+    ]
+    texts += [*CLEAR.values(), "", "Oui.", "12 34 !", "https://example.org only a link"]
+    texts = texts[::2] + texts[1::2]  # languages interleaved, so a row mix-up changes answers
+    options = detect_options(LangConfig())
+    for with_second in (second, None):
+        alone = [L.detect(t, model, second=with_second, **options) for t in texts]
+        counting = None if with_second is None else _CountingSecond(with_second)
+        batched = L.detect_batch(texts, model, second=counting, **options)
+        assert batched == alone
+        assert len({r.lang for r in alone}) >= 8
+        if counting is not None:
+            assert counting.single == 0  # every text the rule consults it on was asked in the batch
+            assert 0 < counting.batched < len(texts)  # ... and only those
+    assert L.detect_batch([], model, second=second, **options) == []

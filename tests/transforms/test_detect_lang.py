@@ -22,6 +22,14 @@ def _seed_doc(seed_bytes: bytes) -> dict:
     return make_doc(doc_id="seed", text="\n".join(lines[1:-2]), hashtags_raw=lines[-2].split())
 
 
+def _run_fn(fn: DetectLangFn, docs: list[dict]) -> list[dict]:
+    """Call a DetectLangFn directly as a runner would for one bundle: process each doc, then finish the bundle."""
+    fn.start_bundle()
+    out = [wv for doc in docs for wv in fn.process(doc)]
+    out.extend(fn.finish_bundle())
+    return [wv.value for wv in out]
+
+
 def _summary(doc: dict) -> tuple:
     """The fields a reader relies on, with the score checked for range rather than value."""
     ok_score = 0.0 < doc["lang_score"] <= 1.0 if doc["lang"] != "und" else doc["lang_score"] >= 0.0
@@ -78,7 +86,7 @@ def test_detect_lang_fn_pickles_and_runs_after_unpickling(seed_bytes: bytes) -> 
         assert len(blob) < 20_000
         clone = loads(blob)
         clone.setup()
-        out = list(clone.process(_seed_doc(seed_bytes)))
+        out = _run_fn(clone, [_seed_doc(seed_bytes)])
         assert [d["lang"] for d in out] == ["fra"]
     transform = pickler.loads(pickler.dumps(DetectLang(LangConfig(threshold=0.3))))
     assert transform._config.threshold == 0.3
@@ -114,8 +122,8 @@ def test_second_model_is_wired_and_can_be_turned_off(shared_dir) -> None:
         texts = [row["text"] for row in csv.DictReader(fh, delimiter="\t")][:3]
     docs = [make_doc(doc_id=str(i), text=t) for i, t in enumerate(texts)]
     both, alone = DetectLangFn(), DetectLangFn(LangConfig(second_model="none"))
-    assert [d["lang"] for doc in docs for d in both.process(doc)] == ["ti"] * 3
-    assert [d["lang"] for doc in docs for d in alone.process(doc)] == ["am"] * 3
+    assert [d["lang"] for d in _run_fn(both, docs)] == ["ti"] * 3
+    assert [d["lang"] for d in _run_fn(alone, docs)] == ["am"] * 3
     assert both._holder is not None and both._holder.second is not None
     assert alone._holder is not None and alone._holder.second is None
 
@@ -134,6 +142,9 @@ def test_second_model_counters() -> None:
                 return L.LangResult("yo", 0.7, None, None)
             return L.LangResult("pcm", 0.99, None, None)
 
+        def predict_batch(self, prepared: list[str]) -> list[L.LangResult]:
+            return [self.predict(text) for text in prepared]
+
     class Fn(DetectLangFn):
         def _load(self):  # the real first model, the stub as second
             holder = super()._load()
@@ -150,3 +161,50 @@ def test_second_model_counters() -> None:
     result.wait_until_finish()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}
     assert counters.get("lang_second_replaced") == 1 and counters.get("lang_second_und") == 1, counters
+
+
+def test_batches_keep_each_document_in_its_window_with_its_timestamp() -> None:
+    """Documents held for a batch leave it in their own windows, with their own timestamps, one output per input."""
+    from apache_beam.testing.util import TestWindowedValue
+    from apache_beam.transforms import window
+
+    class SmallBatches(DetectLangFn):
+        BATCH_DOCS = 3  # batches fill and flush inside process() as well as at the bundle's end
+
+    texts = [ENGLISH, GERMAN, "Oui. 2024 !"]
+    docs = [make_doc(doc_id=str(i), text=texts[i % 3]) for i in range(8)]
+    langs = {ENGLISH: "en", GERMAN: "de", "Oui. 2024 !": "und"}
+    p = test_pipeline.TestPipeline()
+    out = (
+        p
+        | beam.Create(docs)
+        | beam.Map(lambda d: window.TimestampedValue(d, 10 * int(d["doc_id"]) + 1))
+        | beam.WindowInto(window.FixedWindows(20))
+        | beam.ParDo(SmallBatches())
+        | beam.Map(lambda d: (d["doc_id"], d["lang"]))
+    )
+    expected = [
+        TestWindowedValue(
+            (d["doc_id"], langs[d["text"]]),
+            10 * int(d["doc_id"]) + 1,
+            [window.IntervalWindow(20 * (int(d["doc_id"]) // 2), 20 * (int(d["doc_id"]) // 2) + 20)],
+        )
+        for d in docs
+    ]
+    assert_that(out, equal_to(expected), reify_windows=True)
+    p.run().wait_until_finish()
+
+
+def test_direct_calls_flush_full_batches_and_the_rest_at_the_bundle_end() -> None:
+    class SmallBatches(DetectLangFn):
+        BATCH_DOCS = 2
+
+    fn = SmallBatches()
+    fn.setup()
+    fn.start_bundle()
+    docs = [make_doc(doc_id=str(i), text=ENGLISH) for i in range(3)]
+    assert list(fn.process(docs[0])) == []
+    assert [wv.value["doc_id"] for wv in fn.process(docs[1])] == ["0", "1"]
+    assert list(fn.process(docs[2])) == []
+    assert [(wv.value["doc_id"], wv.value["lang"]) for wv in fn.finish_bundle()] == [("2", "en")]
+    assert list(fn.finish_bundle()) == []
