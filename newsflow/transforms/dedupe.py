@@ -600,13 +600,51 @@ def _bucket_members(kv: tuple[int, Iterable[list[bytes]]], max_bucket: int) -> I
             yield node, (key, head)
 
 
+class _BucketMembersFn(beam.DoFn):
+    """One shard's membership lists -> (node, [(bucket key, head member), ...]) per node in a bucket with a pair to
+    check (:func:`_bucket_members`), tagged ``warnings`` for oversized buckets.
+
+    A node is in up to 33 buckets of 2+ (a copy shares most bands with its original), in as many shards; its
+    memberships are gathered over the bundle and sent on as one list per node (at the bundle's end, or every
+    :data:`_BATCH_MEMBERSHIPS`), so the join with its sketch takes one element per node, not one per bucket.
+    """
+
+    def __init__(self, max_bucket: int) -> None:
+        self._max_bucket = max_bucket
+
+    def start_bundle(self) -> None:
+        self._nodes: dict[tuple[Any, str], list[tuple[bytes, bool]]] = collections.defaultdict(list)
+        self._held = 0
+
+    def process(self, kv: tuple[int, Iterable[list[bytes]]], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
+        for out in _bucket_members(kv, self._max_bucket):
+            if isinstance(out, pvalue.TaggedOutput):
+                yield out
+                continue
+            node, membership = out
+            self._nodes[(window, node)].append(membership)
+            self._held += 1
+        if self._held >= _BATCH_MEMBERSHIPS:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[WindowedValue]:
+        for (window, node), memberships in self._nodes.items():
+            yield WindowedValue((node, memberships), window.max_timestamp(), (window,))
+        self.start_bundle()
+
+
 def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, Member]]:
-    """At a node: (bucket key, Member) for each bucket of 2+ it is in, the member carrying all its buckets."""
+    """At a node: (bucket key, Member) for each bucket of 2+ it is in, the member carrying all its buckets.
+
+    ``buckets`` holds lists of (bucket key, head member) pairs (:class:`_BucketMembersFn`' flushes)."""
     node, g = kv
     if not g["sketch"] or not g["buckets"]:
         return
     sk = NodeSketch._make(g["sketch"][0])
-    memberships = sorted(g["buckets"])
+    memberships = sorted(m for flushed in g["buckets"] for m in flushed)
     keys = [k for k, _ in memberships]  # each BUCKET_KEY_BYTES long (checked by _membership)
     heads = sum(1 << i for i, (_, head) in enumerate(memberships) if head)
     member = Member(node, sk.shingles, sk.sketch, sk.chars, tuple(sk.days), b"".join(keys), heads)
@@ -638,8 +676,8 @@ class CandidatePairs(beam.PTransform):
             bands
             | "GroupBands" >> beam.GroupByKey()
             | "BucketMembers"
-            >> beam.FlatMap(_bucket_members, self._max_bucket)
-            .with_output_types(KV[str, Tuple[bytes, bool]], warnings=Warning_)
+            >> beam.ParDo(_BucketMembersFn(self._max_bucket))
+            .with_output_types(KV[str, List[Tuple[bytes, bool]]], warnings=Warning_)
             .with_outputs("warnings", main="memberships")
         )
         members = (
@@ -709,22 +747,45 @@ def _verify_pair(sa: _Side, sb: _Side, key: bytes, params: MatchParams, window: 
         yield a.node, b.node
 
 
-def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, tuple[str, str]]]:
-    yield pair[0], pair
-    yield pair[1], pair
+class _BothEndsFn(beam.DoFn):
+    """Pairs to align -> (node, [pair, ...]) for both nodes of each pair, gathered per node over the bundle.
+
+    A noisy copy is often paired with several versions of its article; one list per node (sent at the bundle's
+    end, or every :data:`_BATCH_MEMBERSHIPS` pairs) is one element to join with its text instead of one per pair.
+    """
+
+    def start_bundle(self) -> None:
+        self._nodes: dict[tuple[Any, str], list[tuple[str, str]]] = collections.defaultdict(list)
+        self._held = 0
+
+    def process(self, pair: tuple[str, str], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
+        for node in pair:
+            self._nodes[(window, node)].append(pair)
+        self._held += 1
+        if self._held >= _BATCH_MEMBERSHIPS:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[WindowedValue]:
+        for (window, node), pairs in self._nodes.items():
+            yield WindowedValue((node, pairs), window.max_timestamp(), (window,))
+        self.start_bundle()
 
 
 def _at_node(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
     """At node x: the edge to its best container (if it is contained in any), and its text for each pair to align.
 
     Main output (x, best container); tag ``sides`` ((a, b), text): nodes without pairs to align send no text.
+    ``pairs`` holds lists of pairs (:class:`_BothEndsFn`' flushes).
     """
     x, g = kv
     if g.get("contained"):
         yield x, _best_of(g["contained"])[1]
     if g.get("text") and g.get("pairs"):
         text = g["text"][0]
-        for pair in sorted(set(g["pairs"])):
+        for pair in sorted({pair for pairs in g["pairs"] for pair in pairs}):
             yield pvalue.TaggedOutput("sides", (pair, text))
 
 
@@ -781,7 +842,9 @@ class VerifiedEdges(beam.PTransform):
         checked = {tag: _merged(parts, tag) for tag in ("similar", ALIGN, CONTAINMENT)}
         inputs = {"contained": checked[CONTAINMENT]}
         if self._params.edit_threshold > 0:
-            inputs["pairs"] = checked[ALIGN] | "BothEnds" >> beam.FlatMap(_both_ends).with_output_types(KV[str, Edge])
+            inputs["pairs"] = checked[ALIGN] | "BothEnds" >> beam.ParDo(_BothEndsFn()).with_output_types(
+                KV[str, List[Edge]]
+            )
             inputs["text"] = self._texts
         at_node = (
             inputs

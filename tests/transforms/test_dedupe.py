@@ -427,7 +427,11 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     warned = [x.value for x in members if getattr(x, "tag", None) == "warnings"]
     assert warned == [("dedupe_oversized_buckets", 1)]
     by_node = group(x for x in members if not hasattr(x, "tag"))
-    sent = [x for node, ms in by_node for x in _to_buckets((node, {"buckets": ms, "sketch": [sketches[node]]}))]
+    sent = [
+        x
+        for node, ms in by_node
+        for x in _to_buckets((node, {"buckets": [ms[:1], ms[1:]], "sketch": [sketches[node]]}))
+    ]
     # as a worker of another process decodes them: into a class built from the schema, without this module's
     from apache_beam.coders.row_coder import RowCoder
     from apache_beam.typehints.schemas import named_tuple_to_schema

@@ -147,3 +147,12 @@ def test_dedupe_against_an_earlier_index_equals_the_reference(tmp_path) -> None:
     assert any(r["kept_id"] in {d["doc_id"] for d in first} for r in ref2.duplicates)
     with TestPipeline() as p:
         _check(p, second, cfg, against=str(tmp_path / "old"), earlier=earlier, label="Against")
+
+
+def test_dedupe_equals_the_reference_when_every_batch_holds_one_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The steps that gather items per bundle (line counts, memberships, pairs to align) sent on one at a time."""
+    monkeypatch.setattr("newsflow.transforms.dedupe._BATCH_MEMBERSHIPS", 1)
+    monkeypatch.setattr("newsflow.transforms.dedupe._BATCH_LINES", 1)
+    docs = _corpus(1)
+    with TestPipeline() as p:
+        _check(p, docs, DedupeConfig())

@@ -142,7 +142,12 @@ def test_fingerprints_equal_the_pure_fingerprint_of_each_text() -> None:
         )
 
 
-def test_candidate_pairs_hold_every_bucket_pair_and_verified_edges_the_matching_ones() -> None:
+@pytest.mark.parametrize("batch", [None, 1])
+def test_candidate_pairs_hold_every_bucket_pair_and_verified_edges_the_matching_ones(
+    batch: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if batch is not None:  # every membership sent on alone: a node's buckets arrive in many lists
+        monkeypatch.setattr("newsflow.transforms.dedupe._BATCH_MEMBERSHIPS", batch)
     cfg = DedupeConfig()
     docs = _corpus()
     hasher = MinHasher(cfg.num_perm, cfg.seed)
@@ -164,6 +169,14 @@ def test_candidate_pairs_hold_every_bucket_pair_and_verified_edges_the_matching_
             | beam.FlatMap(lambda kv: [(a.node, b.node) for a in kv[1] for b in kv[1] if a.node < b.node])
         )
         assert_that(in_buckets | "Distinct" >> beam.Distinct(), equal_to(sorted(pairs)), label="pairs")
+        # each member is sent to every bucket of 2+ it is in, and carries all of them (however they were batched)
+        shared = {k: nodes for k, nodes in buckets.items() if len(nodes) > 1}
+        mine = {n: sorted(k for k, nodes in shared.items() if n in nodes) for n in nears}
+        assert_that(
+            found.members | beam.MapTuple(lambda k, m: (k, m.node, m.buckets)),
+            equal_to([(k, n, b"".join(mine[n])) for k, nodes in shared.items() for n in nodes]),
+            label="members",
+        )
         verified = found.members | VerifiedEdges(match_params(cfg), cfg.max_bucket, 30, fps.texts)
         in_parts = found.members | "InParts" >> VerifiedEdges(match_params(cfg), cfg.max_bucket, 30, fps.texts, 3)
         assert_that(in_parts, equal_to([(e[1], e[2]) for e in edges]), label="edges_in_parts")
