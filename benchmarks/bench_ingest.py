@@ -304,7 +304,10 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     if prof:
         prof.disable()
         prof.dump_stats(profile)
-    stages = sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])[:8]
+    ranked = sorted(((stage_label(k), v) for k, v in stage_seconds.items()), key=lambda kv: -kv[1])
+    stages = ranked[:8]
+    if len(ranked) > 8:  # the many small stages (connected components' rounds, grouping parts) together
+        stages.append((f"({len(ranked) - 8} other stages)", sum(v for _, v in ranked[8:])))
     _print_result(variant, seconds, counts, stages, (span[0] - started) + (ended - span[-1]) if span else None)
 
 

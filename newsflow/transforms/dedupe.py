@@ -58,7 +58,6 @@ from newsflow.core.dedupe import (
     edge,
     edit_similarity,
     exact_group,
-    exact_key,
     head_flags,
     in_window,
     is_earlier,
@@ -71,6 +70,7 @@ from newsflow.core.dedupe import (
     resolve,
     sketch_kind,
     small_star,
+    text_keys,
 )
 from newsflow.core.dedupe.reference import doc_node, near_of
 from newsflow.io.index_codec import index_row
@@ -180,25 +180,43 @@ def _warning(name: str, n: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- 1. exact groups
 
 
-def _pack_doc(doc: dict[str, Any]) -> bytes:
-    """A document as the one bytes value it is inside Dedupe (``_unpack_doc`` reverses it).
+def _pack_doc(doc: dict[str, Any], line_keys_: Sequence[bytes] | None = None) -> bytes:
+    """A document as the one bytes value it is inside Dedupe (``_unpack_doc`` reverses it), with its text's
+    :func:`~newsflow.core.dedupe.line_keys` in front (computed here when not given).
 
     A document crosses two shuffles here (exact groups, resolve) and is never looked into
-    in between but once for its text: one bytes value is copied by every coder without
-    decoding a dict of fifteen fields, and held in a local runner's buffers as one object.
+    in between but for its text: one bytes value is copied by every coder without decoding a
+    dict of fifteen fields, and held in a local runner's buffers as one object. Its line keys
+    are made with its exact key, from the same normalization of the text, so counting boilerplate
+    lines neither normalizes the text again nor unpickles the document.
     """
-    return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+    keys = line_keys(doc.get("text") or "") if line_keys_ is None else line_keys_
+    head = len(keys).to_bytes(4, "big") + b"".join(keys)
+    if len(head) != 4 + LINE_KEY_BYTES * len(keys):
+        raise ValueError(f"line keys must be {LINE_KEY_BYTES} bytes long")
+    return head + pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _line_keys_of(blob: bytes) -> list[bytes]:
+    """The line keys :func:`_pack_doc` put in front of a document."""
+    n = int.from_bytes(blob[:4], "big")
+    return [blob[4 + i * LINE_KEY_BYTES : 4 + (i + 1) * LINE_KEY_BYTES] for i in range(n)]
 
 
 def _unpack_doc(blob: bytes) -> dict[str, Any]:
     """The document :func:`_pack_doc` packed."""
-    return pickle.loads(blob)  # noqa: S301 (bytes this transform packed itself)
+    start = 4 + LINE_KEY_BYTES * int.from_bytes(blob[:4], "big")
+    return pickle.loads(memoryview(blob)[start:])  # noqa: S301 (bytes this transform packed itself)
 
 
 def _key_doc(doc: dict[str, Any], exact: bool) -> tuple[bytes, tuple[str, str, Any]]:
     node = doc_node(doc)
-    key = exact_key(doc.get("text") or "") if exact else b"id:" + node.encode("utf-8")
-    return key, (DOC, node, _pack_doc(doc))
+    text = doc.get("text") or ""
+    if exact:
+        key, lines = text_keys(text)
+    else:
+        key, lines = b"id:" + node.encode("utf-8"), line_keys(text)
+    return key, (DOC, node, _pack_doc(doc, lines))
 
 
 def _key_entry(entry: dict[str, Any]) -> tuple[bytes, tuple[str, str, Any]]:
@@ -326,12 +344,17 @@ class _LineCountsFn(beam.DoFn):
         self._held = 0
 
     def process(self, kv: tuple[str, dict[str, Any]], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
-        text = _rep_text(kv[1])
-        if not text:
-            return
+        rep = kv[1]
+        if rep["doc"] is not None:
+            keys = _line_keys_of(rep["doc"])
+        else:
+            text = rep.get("text")
+            if not text:
+                return
+            keys = line_keys(text)
         counts = self._counts[window]
         before = len(counts)
-        counts.update(line_keys(text))
+        counts.update(keys)
         self._held += len(counts) - before
         if self._held >= _BATCH_LINES:
             yield from self._flush()

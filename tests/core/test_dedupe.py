@@ -472,6 +472,20 @@ def test_normalization_equals_the_per_line_translate_definition(many_texts):
         )
 
 
+def test_text_keys_equal_the_exact_key_and_line_keys_of_the_text(many_texts):
+    """One normalization gives both keys; punctuation-only texts keep their raw-form exact key."""
+    from newsflow.core.dedupe import text_keys
+
+    for text in [*many_texts, "!!! ... ---", "?\n\n¿"]:
+        assert text_keys(text) == (exact_key(text), line_keys(text)), text[:80]
+    for start in range(0, 0x110000, 8192):
+        block = "\n".join(chr(cp) * 21 for cp in range(start, min(start + 8192, 0x110000), 97))
+        assert text_keys(block) == (exact_key(block), line_keys(block)), hex(start)
+    assert text_keys("Title line that is long enough\nshort", min_chars=5)[1] == line_keys(
+        "Title line that is long enough\nshort", 5
+    )
+
+
 def test_normalization_equals_the_definition_on_every_code_point():
     for start in range(0, 0x110000, 2048):
         block = "".join(chr(cp) for cp in range(start, min(start + 2048, 0x110000)))

@@ -16,6 +16,7 @@ from newsflow.core.dedupe import (
     bucket_pairs,
     components,
     exact_key,
+    line_keys,
     match_params,
     node_key,
     pair_edge,
@@ -104,6 +105,21 @@ def test_boilerplate_sums_the_counts_of_every_flush(monkeypatch: pytest.MonkeyPa
         with TestPipeline() as p:
             keys = p | beam.Create([_rep(d) for d in docs]) | Boilerplate(min_docs)
             assert_that(keys, equal_to(sorted(expected)))
+
+
+def test_a_packed_document_carries_its_line_keys() -> None:
+    from newsflow.transforms.dedupe import _key_doc, _line_keys_of
+
+    for doc in _corpus()[:20]:
+        key, (_, node, blob) = _key_doc(doc, exact=True)
+        assert key == exact_key(doc["text"]) and node == doc_node(doc)
+        assert _line_keys_of(blob) == line_keys(doc["text"])
+        assert _unpack_doc(blob) == doc
+        assert _key_doc(doc, exact=False)[1][2] == blob
+    empty = make_doc(doc_id="e", text="")
+    assert _line_keys_of(_pack_doc(empty)) == [] and _unpack_doc(_pack_doc(empty)) == empty
+    with pytest.raises(ValueError, match="8 bytes"):
+        _pack_doc(empty, [b"short"])
 
 
 def test_line_counts_pack_into_one_value_and_back() -> None:

@@ -65,6 +65,7 @@ from newsflow.core.dedupe.text import (
     normalized_lines,
     strip_lines,
     strip_normalized,
+    text_keys,
 )
 
 __all__ = [
@@ -124,6 +125,7 @@ __all__ = [
     "strip_lines",
     "strip_normalized",
     "text_fingerprint",
+    "text_keys",
     "verify_pair",
     "within_days",
 ]

@@ -14,7 +14,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["exact_key", "line_keys", "normalize_text", "normalized_lines", "strip_lines", "strip_normalized"]
+__all__ = [
+    "exact_key",
+    "line_keys",
+    "normalize_text",
+    "normalized_lines",
+    "strip_lines",
+    "strip_normalized",
+    "text_keys",
+]
 
 LINE_MIN_CHARS = 20
 """Shorter normalized lines are never boilerplate (too common by chance) nor set aside by the alignment."""
@@ -99,7 +107,21 @@ def exact_key(text: str) -> bytes:
     NFKC, whitespace-collapsed form instead, so such texts do not all collapse
     into one group.
     """
-    norm = normalize_text(text)
+    return _exact_key(normalize_text(text), text)
+
+
+def text_keys(text: str, min_chars: int = _LINE_MIN_CHARS) -> tuple[bytes, list[bytes]]:
+    """``(exact_key(text), line_keys(text, min_chars))`` from one normalization of the text.
+
+    The normalized text is its normalized lines joined by spaces (see :func:`normalized_lines`).
+    """
+    lines = normalized_lines(text)
+    keys = sorted({_line_key(norm) for norm in lines if len(norm) >= min_chars})
+    return _exact_key(" ".join(lines), text), keys
+
+
+def _exact_key(norm: str, text: str) -> bytes:
+    """:func:`exact_key` of ``text`` whose normalized form is ``norm``."""
     if norm:
         data = b"n" + norm.encode("utf-8", "surrogatepass")
     else:
