@@ -487,6 +487,14 @@ def _membership(key: bytes, node: str) -> bytes:
     return key + node.encode("utf-8")
 
 
+def _memberships(keys: Sequence[bytes], node: str) -> list[bytes]:
+    """:func:`_membership` of a node in each of its buckets (the node encoded once)."""
+    if any(len(key) != BUCKET_KEY_BYTES for key in keys):
+        raise ValueError(f"bucket keys must be {BUCKET_KEY_BYTES} bytes long")
+    tail = node.encode("utf-8")
+    return [key + tail for key in keys]
+
+
 def _split_membership(value: bytes) -> tuple[bytes, str]:
     """(bucket key, node) of a :func:`_membership` value."""
     return value[:BUCKET_KEY_BYTES], value[BUCKET_KEY_BYTES:].decode("utf-8")
@@ -515,7 +523,7 @@ class _FingerprintFn(beam.DoFn):
         self.start_bundle()
 
     def start_bundle(self) -> None:
-        self._bands: dict[tuple[Any, int], list[bytes]] = collections.defaultdict(list)
+        self._bands: dict[Any, dict[int, list[bytes]]] = {}
         self._buffered = 0
 
     def _boilerplate(self, keys: list[bytes] | None) -> frozenset[bytes] | None:
@@ -542,9 +550,13 @@ class _FingerprintFn(beam.DoFn):
             return
         fp = near.fp
         yield node, fp
-        for key in bucket_keys(fp, self._cfg.bands, self._cfg.rows):
-            self._bands[(window, _shard(key))].append(_membership(key, node))
-            self._buffered += 1
+        by_shard = self._bands.get(window)
+        if by_shard is None:
+            by_shard = self._bands[window] = collections.defaultdict(list)
+        memberships = _memberships(bucket_keys(fp, self._cfg.bands, self._cfg.rows), node)
+        for value in memberships:
+            by_shard[_shard(value)].append(value)
+        self._buffered += len(memberships)
         yield pvalue.TaggedOutput("sketches", (node, NodeSketch(fp.shingles, fp.sketch, len(near.text), rep["days"])))
         if near.text:
             yield pvalue.TaggedOutput("texts", (node, near.text))
@@ -556,9 +568,10 @@ class _FingerprintFn(beam.DoFn):
 
     def _flush(self) -> Iterator[Any]:
         """The gathered memberships, one (shard, list) per shard and window, in the window they were made in."""
-        for (window, shard), memberships in self._bands.items():
-            value = WindowedValue((shard, memberships), window.max_timestamp(), (window,))
-            yield pvalue.TaggedOutput("bands", value)
+        for window, by_shard in self._bands.items():
+            for shard, memberships in by_shard.items():
+                value = WindowedValue((shard, memberships), window.max_timestamp(), (window,))
+                yield pvalue.TaggedOutput("bands", value)
         self.start_bundle()
 
 
