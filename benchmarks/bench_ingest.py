@@ -28,7 +28,9 @@ At 1x (``--ceiling-scales``) two baselines also run at once: each runs slower th
 ``2 x alone / at once`` is the most any two processes reach on this machine, and direct2's
 ratio is also printed as a share of it. For the DirectRunner variants, the seconds spent
 outside the runner's stages (building and translating the graph, stopping workers, the
-output checks) are printed too: fixed costs that do not shrink with a second worker.
+output checks) are printed too: fixed costs that do not shrink with a second worker. For the
+in-process runner (``direct1``), each run also prints its slowest fused stages (wall seconds, the
+rest summed) and the five stages with the highest RSS while they ran (where the peak forms).
 
 Examples::
 
@@ -209,32 +211,60 @@ def stage_label(fused: str) -> str:
     return " + ".join(steps[:3]) or fused[:60]
 
 
-def _time_stages() -> tuple[dict[str, float], list[float]]:
-    """Wall seconds per fused stage of the DirectRunner (FnApiRunner), filled while it runs.
+def _rss_mb() -> float:
+    """This process's resident memory now (MB, from /proc; 0 where there is none)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _time_stages() -> tuple[dict[str, float], list[float], dict[str, float]]:
+    """Wall seconds and peak RSS (MB) per fused stage of the DirectRunner (FnApiRunner), filled while it runs.
 
     Also returns ``[first stage start, last stage end]`` (``time.perf_counter``): the run's time
     outside them is the runner's fixed cost (building and translating the graph, the Prism
-    attempt, stopping workers) plus the output checks after the run.
+    attempt, stopping workers) plus the output checks after the run. The peaks come from a thread
+    reading this process's RSS every 50 ms while a stage runs (the in-process runner holds every
+    shuffle in this process, so they show which stage sets the run's peak).
     """
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     seconds: dict[str, float] = collections.defaultdict(float)
+    peaks: dict[str, float] = collections.defaultdict(float)
     span: list[float] = []
+    current: list[str] = []
     run_bundle = fn_runner.FnApiRunner._execute_bundle
+
+    def sample() -> None:
+        while True:
+            if current:
+                name = current[0]
+                peaks[name] = max(peaks[name], _rss_mb())
+            time.sleep(0.05)
 
     def timed(self: Any, context: Any, bundle_manager: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         if not span:
             span.append(started)
+        name = bundle_manager.stage.name
+        current[:] = [name]
         try:
             return run_bundle(self, context, bundle_manager, *args, **kwargs)
         finally:
             ended = time.perf_counter()
-            seconds[bundle_manager.stage.name] += ended - started
+            seconds[name] += ended - started
+            peaks[name] = max(peaks[name], _rss_mb())
+            current.clear()
             span[1:] = [ended]
 
+    threading.Thread(target=sample, daemon=True).start()
     fn_runner.FnApiRunner._execute_bundle = timed
-    return seconds, span
+    return seconds, span, peaks
 
 
 def floor_ingest(dump: str, out: str, shared: str) -> dict[str, int]:
@@ -281,7 +311,7 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     from newsflow.config import load_config
 
     cfg = load_config(config)
-    stage_seconds, span = _time_stages() if variant != "baseline" else ({}, [])
+    stage_seconds, span, stage_peaks = _time_stages() if variant != "baseline" else ({}, [], {})
     prof = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if prof:
@@ -308,11 +338,18 @@ def _child(variant: str, dump: str, out: str, config: str | None, profile: str |
     stages = ranked[:8]
     if len(ranked) > 8:  # the many small stages (connected components' rounds, grouping parts) together
         stages.append((f"({len(ranked) - 8} other stages)", sum(v for _, v in ranked[8:])))
-    _print_result(variant, seconds, counts, stages, (span[0] - started) + (ended - span[-1]) if span else None)
+    peaks = sorted(((stage_label(k), v) for k, v in stage_peaks.items()), key=lambda kv: -kv[1])[:5]
+    outside = (span[0] - started) + (ended - span[-1]) if span else None
+    _print_result(variant, seconds, counts, stages, outside, peaks)
 
 
 def _print_result(
-    variant: str, seconds: float, counts: dict[str, int], stages: list[tuple[str, float]], outside: float | None
+    variant: str,
+    seconds: float,
+    counts: dict[str, int],
+    stages: list[tuple[str, float]],
+    outside: float | None,
+    stage_peaks: list[tuple[str, float]] | None = None,
 ) -> None:
     """The child's one JSON line: its counts and seconds, CPU seconds and peak RSS (getrusage)."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
@@ -327,6 +364,7 @@ def _print_result(
                 "children_maxrss_mb": usage[1].ru_maxrss / 1024,
                 "stages": stages,
                 "outside_stages_seconds": outside,
+                "stage_peak_rss_mb": stage_peaks or [],
             }
         )
     )
@@ -792,6 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 for label, sec in r.get("stages", []):
                     print(f"      {sec:7.1f} s  {label}", flush=True)
+                for label, mb in r.get("stage_peak_rss_mb", []):
+                    print(f"      {mb:7,.0f} MB peak RSS during  {label}", flush=True)
             if scale in ceiling_scales and "baseline" in results[scale]:
                 outs = [work / f"out-{scale}x-ceiling{i}" for i in (1, 2)]
                 for out in outs:
