@@ -636,7 +636,31 @@ def _bucket_members(kv: tuple[int, Iterable[list[bytes]]], max_bucket: int) -> I
             yield node, (key, head)
 
 
-class _BucketMembersFn(beam.DoFn):
+class _PerNodeFn(beam.DoFn):
+    """Base of the steps that gather items per node over a bundle and send one (node, [item, ...]) per node and
+    window: at the bundle's end, or every :data:`_BATCH_MEMBERSHIPS` items (bounds the memory a local runner's
+    one-bundle input would take)."""
+
+    def start_bundle(self) -> None:
+        self._nodes: dict[tuple[Any, str], list[Any]] = collections.defaultdict(list)
+        self._held = 0
+
+    def _add(self, window: Any, node: str, item: Any) -> Iterator[WindowedValue]:
+        self._nodes[(window, node)].append(item)
+        self._held += 1
+        if self._held >= _BATCH_MEMBERSHIPS:
+            yield from self._flush()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[WindowedValue]:
+        for (window, node), items in self._nodes.items():
+            yield WindowedValue((node, items), window.max_timestamp(), (window,))
+        self.start_bundle()
+
+
+class _BucketMembersFn(_PerNodeFn):
     """One shard's membership lists -> (node, [(bucket key, head member), ...]) per node in a bucket with a pair to
     check (:func:`_bucket_members`), tagged ``warnings`` for oversized buckets.
 
@@ -646,30 +670,15 @@ class _BucketMembersFn(beam.DoFn):
     """
 
     def __init__(self, max_bucket: int) -> None:
+        super().__init__()
         self._max_bucket = max_bucket
-
-    def start_bundle(self) -> None:
-        self._nodes: dict[tuple[Any, str], list[tuple[bytes, bool]]] = collections.defaultdict(list)
-        self._held = 0
 
     def process(self, kv: tuple[int, Iterable[list[bytes]]], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
         for out in _bucket_members(kv, self._max_bucket):
             if isinstance(out, pvalue.TaggedOutput):
                 yield out
-                continue
-            node, membership = out
-            self._nodes[(window, node)].append(membership)
-            self._held += 1
-        if self._held >= _BATCH_MEMBERSHIPS:
-            yield from self._flush()
-
-    def finish_bundle(self) -> Iterator[Any]:
-        yield from self._flush()
-
-    def _flush(self) -> Iterator[WindowedValue]:
-        for (window, node), memberships in self._nodes.items():
-            yield WindowedValue((node, memberships), window.max_timestamp(), (window,))
-        self.start_bundle()
+            else:
+                yield from self._add(window, *out)
 
 
 def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, Member]]:
@@ -783,31 +792,16 @@ def _verify_pair(sa: _Side, sb: _Side, key: bytes, params: MatchParams, window: 
         yield a.node, b.node
 
 
-class _BothEndsFn(beam.DoFn):
+class _BothEndsFn(_PerNodeFn):
     """Pairs to align -> (node, [pair, ...]) for both nodes of each pair, gathered per node over the bundle.
 
     A noisy copy is often paired with several versions of its article; one list per node (sent at the bundle's
     end, or every :data:`_BATCH_MEMBERSHIPS` pairs) is one element to join with its text instead of one per pair.
     """
 
-    def start_bundle(self) -> None:
-        self._nodes: dict[tuple[Any, str], list[tuple[str, str]]] = collections.defaultdict(list)
-        self._held = 0
-
     def process(self, pair: tuple[str, str], window: Any = beam.DoFn.WindowParam) -> Iterator[Any]:
         for node in pair:
-            self._nodes[(window, node)].append(pair)
-        self._held += 1
-        if self._held >= _BATCH_MEMBERSHIPS:
-            yield from self._flush()
-
-    def finish_bundle(self) -> Iterator[Any]:
-        yield from self._flush()
-
-    def _flush(self) -> Iterator[WindowedValue]:
-        for (window, node), pairs in self._nodes.items():
-            yield WindowedValue((node, pairs), window.max_timestamp(), (window,))
-        self.start_bundle()
+            yield from self._add(window, node, pair)
 
 
 def _at_node(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
