@@ -618,15 +618,14 @@ def _bucket_members(kv: tuple[int, Iterable[list[bytes]]], max_bucket: int) -> I
     A bucket of earlier-run documents only has no pair to check. A bucket over ``max_bucket`` members is
     reported (tag ``warnings``): its tail members are compared with its head members only.
     """
-    buckets: dict[bytes, list[str]] = collections.defaultdict(list)
+    buckets: dict[bytes, list[bytes]] = collections.defaultdict(list)
     for memberships in kv[1]:
         for value in memberships:
-            key, node = _split_membership(value)
-            buckets[key].append(node)
-    for key, nodes in buckets.items():
-        if len(nodes) < 2:
+            buckets[value[:BUCKET_KEY_BYTES]].append(value)
+    for key, values in buckets.items():
+        if len(values) < 2:  # nearly every bucket: its node is never decoded
             continue
-        members = head_flags(nodes, max_bucket)
+        members = head_flags([_split_membership(value)[1] for value in values], max_bucket)
         if len(members) < 2 or all(is_earlier(node) for node, _ in members):
             continue
         if len(members) > max_bucket:
