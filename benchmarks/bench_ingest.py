@@ -156,7 +156,7 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
     step("read + parse")
     if cfg.lang.enabled:
         from newsflow.core.lang import LangModel, detect_batch
-        from newsflow.transforms.detect_lang import DetectLangFn, detect_options, doc_text, load_second
+        from newsflow.transforms.detect_lang import DetectLangFn, detect_options, doc_text, load_second, with_lang
 
         model = LangModel(cfg.lang.model_path, cfg.lang.label_map)
         kwargs = {**detect_options(cfg.lang), "second": load_second(cfg.lang)}  # both models, as DetectLang
@@ -165,10 +165,7 @@ def baseline_ingest(dump: str, out: str, cfg: Any) -> dict[str, int]:
         for start in range(0, len(docs), size):
             batch = docs[start : start + size]
             found = detect_batch([doc_text(doc, cfg.lang.use_hashtags) for doc in batch], model, **kwargs)
-            tagged.extend(
-                {**doc, "lang": r.lang, "lang_score": r.score, "lang_alt": r.alt, "lang_alt_score": r.alt_score}
-                for doc, r in zip(batch, found, strict=True)
-            )
+            tagged.extend(with_lang(doc, r) for doc, r in zip(batch, found, strict=True))
         docs = tagged
         del tagged  # one name per list: dedupe frees the documents it has packed
     step("language")

@@ -907,25 +907,20 @@ def detect(
         second: the second model (``None``: the first model's decision is final).
         second_rule: thresholds of the two-model rule (``None``: the defaults).
     """
-    prepared = prepare_text(text, max_chars)
-    if len(prepared) < max(min_chars, 1):
-        return LangResult(UNDETERMINED, 0.0, None, None)
-    whole, chunks = model.text_probs(prepared, chunk_size)
-    share = (second_rule or _DEFAULT_RULE).word_share
-    return settle(
-        whole,
-        chunks,
-        functools.cache(lambda: second.predict(prepared)),
+    return detect_batch(
+        [text],
         model,
-        second,
         threshold=threshold,
         thresholds=thresholds,
+        min_chars=min_chars,
+        max_chars=max_chars,
+        chunk_size=chunk_size,
         prior_weight=prior_weight,
         trust_score=trust_score,
         min_ratio=min_ratio,
-        rule=second_rule,
-        fits=None if second is None else _fits(second, prepared, share),
-    )
+        second=second,
+        second_rule=second_rule,
+    )[0]
 
 
 def detect_batch(
@@ -955,9 +950,9 @@ def detect_batch(
     prepared = [prepare_text(text, max_chars) for text in texts]
     todo = [i for i, p in enumerate(prepared) if len(p) >= max(min_chars, 1)]
     wholes = model.top_probs_batch([prepared[i] for i in todo])
+    plain = [decide(wholes[row], model.codes, 0.0, thresholds, min_ratio) for row in range(len(todo))]
     asked: dict[int, LangResult] = {}
     if second is not None:
-        plain = (decide(wholes[row], model.codes, 0.0, thresholds, min_ratio) for row in range(len(todo)))
         ask_for = [i for i, first in zip(todo, plain, strict=True) if needs_second(first, trust_score, rule)]
         asked = dict(zip(ask_for, second.predict_batch([prepared[i] for i in ask_for]), strict=True))
     out = [LangResult(UNDETERMINED, 0.0, None, None)] * len(texts)
@@ -976,6 +971,7 @@ def detect_batch(
             min_ratio=min_ratio,
             rule=second_rule,
             fits=None if second is None else _fits(second, text, rule.word_share),
+            plain=plain[row],
         )
     return out
 
@@ -1008,6 +1004,7 @@ def settle(
     min_ratio: float,
     rule: SecondRule | None,
     fits: Callable[[str], bool] | None = None,
+    plain: LangResult | None = None,
 ) -> LangResult:
     """The whole decision on model outputs, cheapest evidence first (split out so evaluation can cache model calls).
 
@@ -1029,9 +1026,10 @@ def settle(
         rule: the two-model settings (``None``: the defaults).
         fits: code -> whether the text's words fit that language (``SecondModel.fits`` on the prepared text;
             ``None``: no word check).
+        plain: ``decide(whole[0], model.codes, 0.0, thresholds, min_ratio)`` when the caller already made it.
     """
     rule = rule or _DEFAULT_RULE
-    first = decide(whole[0], model.codes, 0.0, thresholds, min_ratio)
+    first = plain if plain is not None else decide(whole[0], model.codes, 0.0, thresholds, min_ratio)
     if first.score < trust_score:
         early = None if second is None else sure_of_unknown(ask(), model.code_set, rule, threshold, thresholds)
         if early is not None:

@@ -26,10 +26,20 @@ from apache_beam.utils.windowed_value import WindowedValue
 from newsflow.config import LangConfig
 from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, SecondModel, SecondRule, detect_batch
 
-__all__ = ["DetectLang", "DetectLangFn", "SharedLangModel", "detect_options", "doc_text", "load_second", "second_rule"]
+__all__ = [
+    "DetectLang",
+    "DetectLangFn",
+    "SharedLangModel",
+    "detect_options",
+    "doc_text",
+    "load_second",
+    "second_rule",
+    "with_lang",
+]
 
 _NAMESPACE = "newsflow"
 _DEFAULT_CONFIG = LangConfig()
+_UNDETERMINED = LangResult(UNDETERMINED, 0.0, None, None)
 
 
 class SharedLangModel:
@@ -127,7 +137,6 @@ class DetectLangFn(beam.DoFn):
         }
         self._use_hashtags = cfg.use_hashtags
         self._options = detect_options(cfg)  # read from the config once instead of per element
-        self._batch = []
 
     def start_bundle(self) -> None:
         self._batch = []
@@ -159,7 +168,7 @@ class DetectLangFn(beam.DoFn):
         texts = [doc_text(doc, self._use_hashtags) for doc, _, _ in batch]
         results = detect_batch(texts, holder.model, second=holder.second, **self._options)
         for (doc, timestamp, window), result in zip(batch, results, strict=True):
-            yield WindowedValue(_with_lang(doc, result), timestamp, (window,))
+            yield WindowedValue(with_lang(doc, result), timestamp, (window,))
             self._count(result)
 
     def _count(self, result: LangResult) -> None:
@@ -168,8 +177,8 @@ class DetectLangFn(beam.DoFn):
             self._second[result.source].inc()
 
 
-def _with_lang(doc: dict[str, Any], result: LangResult) -> dict[str, Any]:
-    """A new Doc with the language fields of ``result``."""
+def with_lang(doc: dict[str, Any], result: LangResult) -> dict[str, Any]:
+    """A new Doc with the language fields of ``result`` (the input is not changed)."""
     return {
         **doc,
         "lang": result.lang,
@@ -193,7 +202,5 @@ class DetectLang(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> beam.PCollection:
         if not self._config.enabled:
-            return docs | "Undetermined" >> beam.Map(
-                lambda doc: {**doc, "lang": UNDETERMINED, "lang_score": 0.0, "lang_alt": None, "lang_alt_score": None}
-            )
+            return docs | "Undetermined" >> beam.Map(with_lang, _UNDETERMINED)
         return docs | "Detect" >> beam.ParDo(DetectLangFn(self._config))
