@@ -125,8 +125,6 @@ _ISO3_TO_ISO1 = {
 DEFAULT_LABEL_MAP: dict[str, str] = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro"}
 
 _URL_RE = re.compile(r"(?:https?://|ftp://|www\.)\S+|\S+@\S+\.\w+|(?<!\w)@\w+", re.IGNORECASE)
-# _URL_RE can only match where one of these is present; most texts have none and skip the (slow) substitution.
-_URL_HINT_RE = re.compile(r"@|://|www\.", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s")
 _ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 # Planes searched for letters and marks: 0-3 hold all letters, 14 the variation selectors (marks); the others are
@@ -212,10 +210,16 @@ def prepare_text(text: str, max_chars: int | None = None) -> str:
 
 def _fold(text: str) -> str:
     """URLs, e-mails and handles removed; words joined by single spaces, lowercased (``text`` is already NFC)."""
-    if _URL_HINT_RE.search(text):
+    if _may_hold_url(text):
         text = _URL_RE.sub(" ", text)
     words = _word_re(_ASTRAL_RE.search(text) is not None).findall(text)
     return " ".join(words).lower()
+
+
+def _may_hold_url(text: str) -> bool:
+    """Whether :data:`_URL_RE` can match: it needs "@", "://" or "www." (any case). Most texts have none and skip
+    the (slow) substitution; substring tests are about four times faster than one regex search for the three."""
+    return "@" in text or "://" in text or "www." in text.lower()
 
 
 def _cut(out: str, max_chars: int | None) -> str:

@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from newsflow.config import ReadConfig
 from newsflow.io.sources import ReadFailure, read_source
+from newsflow.memory import start_releasing
 from newsflow.metrics import counter, reject_counter
 from newsflow.progress import ProgressReporter
 from newsflow.schema import make_reject
@@ -195,6 +196,7 @@ class _ReadFileFn(beam.DoFn):
         self._progress: ProgressReporter | None = None
 
     def setup(self) -> None:
+        start_releasing()
         if self._progress_interval:
             self._progress = ProgressReporter(self._progress_interval)
 

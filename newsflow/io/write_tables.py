@@ -44,6 +44,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.config import OutputConfig
 from newsflow.io.tables import TABLES, TableSpec, lang_partition, shard_of
+from newsflow.memory import start_releasing
 from newsflow.metrics import counter
 from newsflow.progress import StageProgress, acquire_progress, release_progress, run_token
 from newsflow.schema import rows_to_table
@@ -402,6 +403,7 @@ class _WriteShardFn(beam.DoFn):
         self._progress: StageProgress | None = None
 
     def setup(self) -> None:
+        start_releasing()
         if self._progress_args:
             self._progress = acquire_progress(self._progress_args[0], "written", self._progress_args[1])
 

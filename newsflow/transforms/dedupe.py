@@ -75,6 +75,7 @@ from newsflow.core.dedupe import (
 from newsflow.core.dedupe.reference import doc_node, near_of
 from newsflow.io.index_codec import index_row
 from newsflow.io.tables import date_partition
+from newsflow.memory import start_releasing
 from newsflow.metrics import counter
 
 __all__ = [
@@ -236,6 +237,9 @@ class _ExactGroupFn(beam.DoFn):
 
     def __init__(self, window: int) -> None:
         self._window = window
+
+    def setup(self) -> None:
+        start_releasing()
 
     def process(self, kv: tuple[bytes, Iterable[tuple[str, str, Any]]]) -> Iterator[Any]:
         group = exact_group(kv[0], kv[1], self._window, _text_of_blob)
@@ -517,6 +521,7 @@ class _FingerprintFn(beam.DoFn):
         self._hasher: MinHasher | None = None
 
     def setup(self) -> None:
+        start_releasing()
         self._hasher = MinHasher(self._cfg.num_perm, self._cfg.seed)
         self._boiler_list: list[bytes] | None = None
         self._boiler: frozenset[bytes] = frozenset()
@@ -1027,6 +1032,9 @@ class _ResolveFn(beam.DoFn):
     def __init__(self, params: MatchParams, write_index: bool) -> None:
         self._params = params
         self._write_index = write_index
+
+    def setup(self) -> None:
+        start_releasing()
 
     def process(self, kv: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
         node, g = kv

@@ -25,6 +25,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from newsflow.config import LangConfig
 from newsflow.core.lang import UNDETERMINED, LangModel, LangResult, SecondModel, SecondRule, detect_batch
+from newsflow.memory import start_releasing
 
 __all__ = [
     "DetectLang",
@@ -125,6 +126,7 @@ class DetectLangFn(beam.DoFn):
         return SharedLangModel(LangModel(cfg.model_path, cfg.label_map), load_second(cfg))
 
     def setup(self) -> None:
+        start_releasing()
         cfg = self._config
         tag = f"newsflow-lang:{cfg.model_path}:{cfg.second_model}:{sorted(cfg.label_map.items())}"
         self._holder = self._shared.acquire(self._load, tag=tag)
