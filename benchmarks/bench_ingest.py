@@ -827,8 +827,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 for label, sec in r.get("stages", []):
                     print(f"      {sec:7.1f} s  {label}", flush=True)
-                for label, mb in r.get("stage_peak_rss_mb", []):
-                    print(f"      {mb:7,.0f} MB peak RSS during  {label}", flush=True)
+                for label, rss in r.get("stage_peak_rss_mb", []):
+                    print(f"      {rss:7,.0f} MB peak RSS during  {label}", flush=True)
             if scale in ceiling_scales and "baseline" in results[scale]:
                 outs = [work / f"out-{scale}x-ceiling{i}" for i in (1, 2)]
                 for out in outs:
