@@ -19,6 +19,13 @@ def test_default_yaml_lists_every_key() -> None:
     assert {k: sorted(v) for k, v in data.items()} == {k: sorted(v) for k, v in Config().to_dict().items()}
 
 
+def test_the_benchmark_pass_through_config_switches_off_every_decision_and_nothing_else() -> None:
+    cfg = load_config(REPO / "benchmarks" / "passthrough.yaml")
+    assert (cfg.lang.enabled, cfg.hashtags.enabled, cfg.dedupe.enabled) == (False, False, False)
+    on = Config()
+    assert (cfg.read, cfg.parse, cfg.output) == (on.read, on.parse, on.output)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -54,7 +54,7 @@ def _run(start: bool, then: str, env: dict[str, str] | None = None) -> dict[str,
 def test_release_returns_freed_memory():
     got = _run(False, "memory.release()")
     assert got["freed"] >= got["before"] - 50  # glibc kept the freed blocks
-    assert got["after"] <= got["freed"] - 120  # at least 120 of the ~300 MB freed  # ... and handed them back on release()
+    assert got["after"] <= got["freed"] - 120  # ... and handed at least 120 of its ~300 MB back
 
 
 def test_the_thread_returns_freed_memory_without_being_asked():
