@@ -808,7 +808,7 @@ def word_share(prepared: str, words: frozenset[str]) -> float:
     tokens = prepared.split()
     if not tokens:
         return 0.0
-    return sum(1 for t in tokens if t in words) / len(tokens)
+    return sum(map(words.__contains__, tokens)) / len(tokens)
 
 
 class SecondModel:
