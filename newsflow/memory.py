@@ -24,20 +24,43 @@ import time
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_MIN_FREE", "freed_bytes", "release", "start_releasing"]
 
-DEFAULT_INTERVAL = 1.0
+DEFAULT_INTERVAL = 0.5
 """Seconds between two looks at the freed memory."""
-DEFAULT_MIN_FREE = 64 << 20
-"""Freed bytes held by the allocator past which they are returned (below it a trim is not worth a system call)."""
+DEFAULT_MIN_FREE = 32 << 20
+"""Growth of the freed bytes the allocator holds that makes the thread return them (less is not worth a trim)."""
 
-_started: threading.Thread | None = None
+_thread: threading.Thread | None = None  # this process's releasing thread (None: not started, or switched off)
+_thread_pid = 0  # the process that started it: a forked child starts its own
 _lock = threading.Lock()
 
 
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's thread does not run here, and the lock may have been held at the fork."""
+    global _thread, _thread_pid, _lock
+    _thread, _thread_pid, _lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 (ctypes layout of glibc's struct mallinfo2)
+    """glibc's ``struct mallinfo2``: ten ``size_t`` fields."""
+
+    _fields_ = [  # noqa: RUF012 (the ctypes layout, read by ctypes, never changed)
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-    ] + [("keepcost", ctypes.c_size_t)]
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 @functools.cache
@@ -58,8 +81,7 @@ def freed_bytes() -> int | None:
     libc = _glibc()
     if libc is None:
         return None
-    info = libc.mallinfo2()
-    return int(info.fordblks + info.fsmblks)
+    return int(libc.mallinfo2().fordblks)  # every free block, the fast bins' included
 
 
 def release() -> bool:
@@ -76,24 +98,21 @@ def _enabled() -> bool:
 
 
 def start_releasing(interval: float = DEFAULT_INTERVAL, min_free: int = DEFAULT_MIN_FREE) -> bool:
-    """Start this process's releasing thread (once; later calls do nothing). True when it runs.
+    """Start this process's releasing thread (once per process; later calls do nothing). True when it runs.
 
     DoFns that hold or pass on large data call this from ``setup``, so it runs in every worker process that
     does such work, on any runner.
     """
-    global _started
-    if _started is not None:
-        return _started.is_alive()
+    global _thread, _thread_pid
     with _lock:
-        if _started is None:
-            if not _enabled() or _glibc() is None:
-                _started = threading.Thread()  # never started: is_alive() is False
-            else:
-                _started = threading.Thread(
+        if _thread_pid != os.getpid():
+            _thread_pid = os.getpid()
+            if _enabled() and _glibc() is not None:
+                _thread = threading.Thread(
                     target=_loop, args=(interval, min_free), name="newsflow-release-memory", daemon=True
                 )
-                _started.start()
-    return _started.is_alive()
+                _thread.start()
+        return _thread is not None and _thread.is_alive()
 
 
 def _loop(interval: float, min_free: int) -> None:

@@ -69,3 +69,29 @@ def test_switched_off_by_the_environment():
     assert got["started"] == [False, False, False]
     assert got["threads"] == 0
     assert got["after"] >= got["freed"] - 50  # nothing handed back
+
+
+def test_a_forked_child_starts_its_own_thread():
+    script = textwrap.dedent(
+        """
+        import json, os, threading
+        from newsflow import memory
+
+        def running():
+            return sum(t.name == "newsflow-release-memory" for t in threading.enumerate())
+
+        memory.start_releasing()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            before = running()  # the parent's thread does not exist in the child
+            started = memory.start_releasing()
+            os.write(w, json.dumps([before, started, running()]).encode())
+            os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        print(os.read(r, 1000).decode())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [0, True, 1]
