@@ -29,18 +29,18 @@ DEFAULT_INTERVAL = 0.5
 DEFAULT_MIN_FREE = 32 << 20
 """Growth of the freed bytes the allocator holds that makes the thread return them (less is not worth a trim)."""
 
-_thread: threading.Thread | None = None  # this process's releasing thread (None: not started, or switched off)
-_thread_pid = 0  # the process that started it: a forked child starts its own
+_thread: threading.Thread | None = None  # the releasing thread (None: not started, or switched off)
+_thread_pid = 0  # the process that decided on it: a forked child, where the parent's thread does not run, decides anew
 _lock = threading.Lock()
 
 
-def _forget_after_fork() -> None:
-    """In a forked child: the parent's thread does not run here, and the lock may have been held at the fork."""
-    global _thread, _thread_pid, _lock
-    _thread, _thread_pid, _lock = None, 0, threading.Lock()
+def _new_lock_after_fork() -> None:
+    """In a forked child the lock may have been held by another thread of the parent at the fork."""
+    global _lock
+    _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 class _MallInfo2(ctypes.Structure):
@@ -106,7 +106,7 @@ def start_releasing(interval: float = DEFAULT_INTERVAL, min_free: int = DEFAULT_
     global _thread, _thread_pid
     with _lock:
         if _thread_pid != os.getpid():
-            _thread_pid = os.getpid()
+            _thread_pid, _thread = os.getpid(), None
             if _enabled() and _glibc() is not None:
                 _thread = threading.Thread(
                     target=_loop, args=(interval, min_free), name="newsflow-release-memory", daemon=True

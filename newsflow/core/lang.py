@@ -684,11 +684,7 @@ class LangModel:
         Enough for the confident-answer check (a best label over 0.5 leaves less than 0.5 to
         share among the rest) and several times cheaper than the full distribution.
         """
-        out = np.zeros((1, len(self.labels)), dtype=np.float64)
-        with self._lock:
-            labels, probs = self.model.predict(text, k=k, threshold=0.0)
-        out[0, [self._index[label] for label in labels]] = probs
-        return out
+        return self.top_probs_batch([text], k)
 
     def top_probs_batch(self, texts: Sequence[str], k: int = _TOP_K) -> np.ndarray:
         """:meth:`top_probs` of several non-empty one-line texts, array (texts, labels), in one ``predict`` call.
@@ -699,7 +695,7 @@ class LangModel:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
             return out
-        with self._lock:
+        with self._lock:  # a fastText object is not documented as thread-safe
             labels, probs = self.model.predict(list(texts), k=k, threshold=0.0)
         lookup = self._index.__getitem__
         for row, (lab, prob) in enumerate(zip(labels, probs, strict=True)):
@@ -708,19 +704,11 @@ class LangModel:
 
     def chunk_probs(self, chunks: Sequence[str]) -> np.ndarray:
         """Full distribution p(label | chunk) for each chunk, array (chunks, labels)."""
-        out = np.zeros((len(chunks), len(self.labels)), dtype=np.float64)
-        if not chunks:
-            return out
-        if self._hs is not None:
-            words = [chunk.split() for chunk in chunks]
-            sums, counts = self._word_rows([w for ws in words for w in ws])
-            return self._dist(*_chunk_sums(sums, counts, [len(ws) for ws in words]))
-        with self._lock:  # a fastText object is not documented as thread-safe
-            labels, probs = self.model.predict(list(chunks), k=-1, threshold=0.0)
-        lookup = self._index.__getitem__
-        for row, (lab, prob) in enumerate(zip(labels, probs, strict=True)):
-            out[row, list(map(lookup, lab))] = prob
-        return out
+        if self._hs is None or not chunks:
+            return self.top_probs_batch(chunks, k=-1)
+        words = [chunk.split() for chunk in chunks]
+        sums, counts = self._word_rows([w for ws in words for w in ws])
+        return self._dist(*_chunk_sums(sums, counts, [len(ws) for ws in words]))
 
     def text_probs(self, prepared: str, chunk_size: int) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
         """``(top_probs(prepared), chunk_probs of its chunks)``, the second computed only when called."""

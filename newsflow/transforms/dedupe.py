@@ -480,27 +480,22 @@ def _shard(key: bytes) -> int:
     return int.from_bytes(key[2:4], "big")
 
 
-def _membership(key: bytes, node: str) -> bytes:
-    """A node's membership of one bucket as the band shuffle carries it: the 10-byte key, then the node.
-
-    One bytes value (about 70 bytes), not a pair: there are ~33 per document, and a local runner holds every
-    one decoded while it groups them (a pair of a bytes and a str takes twice the memory).
-    """
-    if len(key) != BUCKET_KEY_BYTES:
-        raise ValueError(f"bucket key of {len(key)} bytes, expected {BUCKET_KEY_BYTES}")
-    return key + node.encode("utf-8")
-
-
 def _memberships(keys: Sequence[bytes], node: str) -> list[bytes]:
-    """:func:`_membership` of a node in each of its buckets (the node encoded once)."""
-    if any(len(key) != BUCKET_KEY_BYTES for key in keys):
-        raise ValueError(f"bucket keys must be {BUCKET_KEY_BYTES} bytes long")
+    """A node's membership of each of its buckets as the band shuffle carries it: the 10-byte key, then the node.
+
+    One bytes value per bucket (about 70 bytes), not a pair: there are ~33 per document, and a local runner holds
+    every one decoded while it groups them (a pair of a bytes and a str takes twice the memory). The node is
+    encoded once for all its buckets.
+    """
+    for key in keys:
+        if len(key) != BUCKET_KEY_BYTES:
+            raise ValueError(f"bucket key of {len(key)} bytes, expected {BUCKET_KEY_BYTES} bytes")
     tail = node.encode("utf-8")
     return [key + tail for key in keys]
 
 
 def _split_membership(value: bytes) -> tuple[bytes, str]:
-    """(bucket key, node) of a :func:`_membership` value."""
+    """(bucket key, node) of a membership value (:func:`_memberships`)."""
     return value[:BUCKET_KEY_BYTES], value[BUCKET_KEY_BYTES:].decode("utf-8")
 
 
@@ -694,7 +689,7 @@ def _to_buckets(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[tuple[bytes, M
         return
     sk = NodeSketch._make(g["sketch"][0])
     memberships = sorted(m for flushed in g["buckets"] for m in flushed)
-    keys = [k for k, _ in memberships]  # each BUCKET_KEY_BYTES long (checked by _membership)
+    keys = [k for k, _ in memberships]  # each BUCKET_KEY_BYTES long (checked by _memberships)
     heads = sum(1 << i for i, (_, head) in enumerate(memberships) if head)
     member = Member(node, sk.shingles, sk.sketch, sk.chars, tuple(sk.days), b"".join(keys), heads)
     for key, _ in memberships:

@@ -393,7 +393,14 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     import collections
 
     from newsflow.core.dedupe import MatchParams, bucket_pairs
-    from newsflow.transforms.dedupe import NodeSketch, _bucket_members, _membership, _shard, _to_buckets, _verify_bucket
+    from newsflow.transforms.dedupe import (
+        NodeSketch,
+        _bucket_members,
+        _memberships,
+        _shard,
+        _to_buckets,
+        _verify_bucket,
+    )
 
     def group(items):
         groups = collections.defaultdict(list)
@@ -417,10 +424,10 @@ def test_bucket_verification_checks_each_candidate_pair_once():
     }
     max_bucket = 3
     sketches = {n: NodeSketch(300, sketch, 1000, () if n[0] == "0" else (1,)) for n in nodes}
-    shards = group((_shard(k), _membership(k, n)) for k, members in bands.items() for n in members)
+    shards = group((_shard(k), _memberships([k], n)[0]) for k, members in bands.items() for n in members)
     assert len(shards) < len(bands)  # buckets share shards
     with pytest.raises(ValueError, match="bucket key of 4 bytes"):
-        _membership(b"\x00\x01k1", "1a")
+        _memberships([b"\x00\x01k1"], "1a")
     # a shard's memberships arrive as lists (one per fingerprint DoFn flush): split over two lists here
     members = [x for shard, ms in shards for x in _bucket_members((shard, [ms[:1], ms[1:]]), max_bucket)]
     # the one bucket over max_bucket is reported: its tail members are compared with its head only

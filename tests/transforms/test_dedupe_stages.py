@@ -255,11 +255,13 @@ def test_group_parts_split_on_local_runners_only() -> None:
     assert group_parts(dataclasses.replace(cfg, group_parts=2), on("DataflowRunner")) == 2
 
 
-def test_memberships_of_a_node_equal_one_membership_per_bucket() -> None:
-    from newsflow.transforms.dedupe import _membership, _memberships
+def test_memberships_of_a_node_are_each_bucket_key_then_the_node() -> None:
+    from newsflow.transforms.dedupe import _memberships, _split_membership
 
     keys = [i.to_bytes(2, "big") + bytes([i]) * 8 for i in range(33)]
-    assert _memberships(keys, "n\u00e9") == [_membership(k, "n\u00e9") for k in keys]
+    values = _memberships(keys, "n\u00e9")
+    assert values == [k + "n\u00e9".encode() for k in keys]
+    assert [_split_membership(v) for v in values] == [(k, "n\u00e9") for k in keys]
     assert _memberships([], "n") == []
     with pytest.raises(ValueError, match="10 bytes"):
         _memberships([*keys, b"short"], "n")
